@@ -1,0 +1,249 @@
+"""``python -m proxy``: serve, demo, sign, verify, keygen. No business logic here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from proxy import config
+from proxy.app import AccessLogger, create_app
+from proxy.durations import parse_ttl
+from proxy.errors import ConfigError, ProxyError
+from proxy.links import SIGNED_PATH, build_url, check_filename, parse_query
+from proxy.signing import LinkClaims, Signer
+from proxy.verification import validation_report
+
+DEMO_SAMPLE = "demo/hello.txt"
+DEMO_TEXT = "Hello from proxy: this file was streamed through a signed, expiring link.\n"
+
+
+class UsageError(Exception):
+    """A command-line mistake: printed as one line, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args, os.environ))
+    except (ConfigError, UsageError) as exc:
+        print(f"proxy: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m proxy", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--config", help="TOML file (default: $PROXY_CONFIG)")
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.set_defaults(run=_serve)
+
+    demo = sub.add_parser("demo", help="serve a sample file from a local folder, no config needed")
+    demo.add_argument("--data-dir", default=".demo", help="where the media and key live")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8085)
+    demo.add_argument("--expires-in", default="1h", help="seconds or a Go duration")
+    demo.set_defaults(run=_demo)
+
+    sign = sub.add_parser("sign", help="print a signed URL")
+    sign.add_argument("--config", help="TOML file (default: $PROXY_CONFIG)")
+    sign.add_argument("--account", required=True)
+    sign.add_argument("--provider", help="default: the account's first provider")
+    sign.add_argument("--file", required=True, help="object key, inside the account's prefix")
+    sign.add_argument("--expires-in", help="seconds or a Go duration (default: the server's)")
+    sign.set_defaults(run=_sign)
+
+    verify = sub.add_parser("verify", help="print the validate JSON of a URL; exit 1 if invalid")
+    verify.add_argument("url")
+    verify.add_argument("--config", help="TOML file (default: $PROXY_CONFIG)")
+    verify.set_defaults(run=_verify)
+
+    keygen = sub.add_parser("keygen", help="print a new random signing key (32 bytes)")
+    keygen.set_defaults(run=_keygen)
+    return parser
+
+
+def _settings(path: str | None, environ: Mapping[str, str]) -> config.Settings:
+    path = path or environ.get("PROXY_CONFIG")
+    if not path:
+        raise UsageError("no configuration: pass --config FILE or set PROXY_CONFIG")
+    return config.load(path, environ)
+
+
+def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    settings = _settings(args.config, environ)
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    _run(settings, host, port, args.workers)
+    return 0
+
+
+def _run(settings: config.Settings, host: str, port: int, workers: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if workers > 1:
+        _prefork(settings, host, port, workers)
+        return
+    _run_one(settings, host, port, reuse_port=False)
+
+
+def _run_one(settings: config.Settings, host: str, port: int, *, reuse_port: bool) -> None:
+    try:
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        loop = asyncio.new_event_loop()
+    access: dict[str, object] = (
+        {"access_log_class": AccessLogger} if settings.server.access_log else {"access_log": None}
+    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=host,
+            port=port,
+            reuse_port=reuse_port,
+            loop=loop,
+            print=lambda _: logging.getLogger("proxy").info(
+                "listening on http://%s:%d (pid %d)", host, port, os.getpid()
+            ),
+            **access,  # type: ignore[arg-type]
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _prefork(settings: config.Settings, host: str, port: int, workers: int) -> None:
+    """N processes on one SO_REUSEPORT port; the kernel spreads connections."""
+    import signal
+
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                _run_one(settings, host, port, reuse_port=True)
+            except UsageError as exc:
+                print(f"proxy: {exc}", file=sys.stderr)
+                code = 2
+            os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        os.waitpid(child, 0)
+
+
+def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    data = Path(args.data_dir).resolve()
+    media = data / "media"
+    (media / "demo").mkdir(parents=True, exist_ok=True)
+    sample = media / DEMO_SAMPLE
+    if not sample.exists():
+        sample.write_text(DEMO_TEXT)
+    key_file = data / "signing.key"
+    if not key_file.exists():
+        # Created 0600 before anything is written; kept out of git by .gitignore.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    doc = {
+        "server": {"host": args.host, "port": args.port},
+        "signing": {"key": key_file.read_text().strip()},
+        "providers": {"local": {"kind": "local", "root": str(media)}},
+        "accounts": {"demo": {"providers": ["local"], "prefix": "demo/"}},
+    }
+    settings = config.parse(doc, f"demo ({data})", environ)
+    url = _signed_url(settings, "demo", None, DEMO_SAMPLE, args.expires_in)
+    print(f"serving {media} as provider 'local', account 'demo'")
+    print(f"signed URL (valid {args.expires_in}):\n  {url}")
+    print(f"fetch it:\n  curl -sS '{url}'", flush=True)
+    _run(settings, args.host, args.port, 1)
+    return 0
+
+
+def _sign(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    settings = _settings(args.config, environ)
+    print(_signed_url(settings, args.account, args.provider, args.file, args.expires_in))
+    return 0
+
+
+def _signed_url(
+    settings: config.Settings,
+    account_name: str,
+    provider: str | None,
+    filename: str,
+    expires_in: str | None,
+) -> str:
+    account = settings.accounts.get(account_name)
+    if account is None:
+        raise UsageError(f"no account {account_name!r} in {settings.source}")
+    provider = provider or account.default_provider
+    if provider not in account.providers:
+        raise UsageError(f"account {account_name!r} is not bound to provider {provider!r}")
+    try:
+        check_filename(filename)
+    except ProxyError as exc:
+        raise UsageError(exc.message) from None
+    if not account.covers(filename):
+        raise UsageError(f"{filename!r} is outside the account's prefix {account.prefix!r}")
+    ttl = settings.signing.default_expiry
+    if expires_in is not None:
+        try:
+            ttl = parse_ttl(expires_in)
+        except ValueError as exc:
+            raise UsageError(f"--expires-in: {exc}") from None
+    limit = min(settings.signing.max_expiry, account.max_expiry or settings.signing.max_expiry)
+    if ttl > limit:
+        raise UsageError(f"--expires-in: longer than the maximum of {limit} seconds")
+    claims = LinkClaims(account.name, provider, filename, int(time.time()) + ttl)
+    signer = Signer(settings.signing.key, settings.signing.previous_keys)
+    return build_url(settings.server.public_url, claims, signer.sign(claims))
+
+
+def _verify(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    settings = _settings(args.config, environ)
+    parts = urlsplit(args.url)
+    try:
+        if not parts.path.endswith(SIGNED_PATH):
+            raise UsageError(f"not a signed URL: the path must end with {SIGNED_PATH}")
+        query = parse_query(parts.query)
+    except ProxyError as exc:
+        print(json.dumps(exc.body()))
+        return 1
+    signer = Signer(settings.signing.key, settings.signing.previous_keys)
+    report = validation_report(query, signer, settings.accounts, time.time())
+    print(json.dumps(report))
+    return 0 if report["valid"] else 1
+
+
+def _keygen(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    # 32 random bytes, base64url: 43 characters, whose UTF-8 form is the key.
+    print(secrets.token_urlsafe(32))
+    return 0

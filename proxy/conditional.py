@@ -1,0 +1,188 @@
+"""Conditional requests (RFC 9110 §13) for GET and HEAD. Pure but for the clock, below.
+
+``evaluate_preconditions`` runs If-Match, If-Unmodified-Since, If-None-Match and
+If-Modified-Since in the order of §13.2.2 and says whether to answer 412, 304
+or carry on; ``if_range_matches`` decides whether a Range request may be
+honoured. Both take the validators the backend reported, and neither raises on
+anything a client sends: a field that cannot be parsed is ignored or, inside a
+list, simply matches nothing.
+
+The one impurity: an rfc850-date has a two-digit year, which §5.6.7 resolves
+against the current year.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import UTC, datetime
+from typing import NamedTuple, TypeGuard
+
+
+class Precondition(enum.Enum):
+    PROCEED = "proceed"  # evaluate Range next, then send the body
+    NOT_MODIFIED = "not_modified"  # 304
+    FAILED = "failed"  # 412
+
+
+class _EntityTag(NamedTuple):
+    weak: bool
+    opaque: str
+
+
+# The grammar (§8.8.3) forbids spaces and controls inside the quotes; the tag
+# is only ever compared with the one the backend gave us, so any run of
+# non-quote characters is accepted.
+_ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
+# One element of a list: a comma inside quotes does not end it, and an
+# unterminated quote runs to the end of the field.
+_LIST_ELEMENT = re.compile(r'(?:"[^"]*"?|[^,"])+')
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH = f"(?P<month>{'|'.join(_MONTHS)})"
+_DAY_NAME = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_TIME = "(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+# The three forms of §5.6.7, case-sensitive as the grammar is.
+_HTTP_DATES = (
+    # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+    re.compile(rf"{_DAY_NAME}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_TIME} GMT"),
+    # rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT
+    re.compile(
+        r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
+        rf"(?P<day>[0-9]{{2}})-{_MONTH}-(?P<year>[0-9]{{2}}) {_TIME} GMT"
+    ),
+    # asctime-date: Sun Nov  6 08:49:37 1994
+    re.compile(rf"{_DAY_NAME} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME} (?P<year>[0-9]{{4}})"),
+)
+
+
+def evaluate_preconditions(
+    *,
+    if_match: str | None,
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    if_unmodified_since: str | None,
+    etag: str | None,
+    last_modified: datetime | None,
+) -> Precondition:
+    """The outcome of the request's preconditions against the current representation.
+
+    ``etag`` is the entity-tag as sent in HTTP (``"abc"`` or ``W/"abc"``) and
+    ``last_modified`` a timezone-aware datetime; either may be None if unknown.
+    """
+    current = _parse_entity_tag(etag)
+    modified = _whole_seconds(last_modified)
+
+    if _present(if_match):
+        # §13.2.2 step 1, §13.1.1: strong comparison; "*" matches any current
+        # representation, and one always exists by the time this runs.
+        if not _is_star(if_match) and not any(
+            _strong_match(tag, current) for tag in _entity_tags(if_match)
+        ):
+            return Precondition.FAILED
+    elif if_unmodified_since is not None and modified is not None:
+        # §13.2.2 step 2, §13.1.4: an invalid date is ignored.
+        date = _parse_http_date(if_unmodified_since)
+        if date is not None and modified > date:
+            return Precondition.FAILED
+
+    if _present(if_none_match):
+        # §13.2.2 step 3, §13.1.2: weak comparison; a match means 304 for GET and HEAD.
+        if _is_star(if_none_match) or any(
+            _weak_match(tag, current) for tag in _entity_tags(if_none_match)
+        ):
+            return Precondition.NOT_MODIFIED
+    elif if_modified_since is not None and modified is not None:
+        # §13.2.2 step 4, §13.1.3: an invalid date is ignored.
+        date = _parse_http_date(if_modified_since)
+        if date is not None and modified <= date:
+            return Precondition.NOT_MODIFIED
+
+    return Precondition.PROCEED
+
+
+def if_range_matches(
+    if_range: str | None, *, etag: str | None, last_modified: datetime | None
+) -> bool:
+    """True when a Range request may be honoured, False when the whole body must be sent."""
+    if if_range is None:
+        return True
+    value = if_range.strip(" \t")
+    if value.startswith(('"', "W/")):
+        # §13.1.5: strong comparison, so a weak tag on either side never matches.
+        tag = _parse_entity_tag(value)
+        return tag is not None and _strong_match(tag, _parse_entity_tag(etag))
+    # §13.1.5: a date must equal Last-Modified exactly; anything unparsable
+    # falls back to the whole body, which is always a correct answer.
+    date = _parse_http_date(value)
+    modified = _whole_seconds(last_modified)
+    return date is not None and modified is not None and modified == date
+
+
+def _present(field: str | None) -> TypeGuard[str]:
+    # An empty field names no tag at all; like Go's net/http, treat it as absent
+    # rather than let a stray empty header fail every request.
+    return field is not None and field.strip(" \t") != ""
+
+
+def _is_star(field: str) -> bool:
+    return field.strip(" \t") == "*"
+
+
+def _parse_entity_tag(text: str | None) -> _EntityTag | None:
+    match = _ENTITY_TAG.fullmatch(text) if text is not None else None
+    if match is None:
+        return None
+    return _EntityTag(weak=match[1] is not None, opaque=match[2])
+
+
+def _entity_tags(field: str) -> list[_EntityTag]:
+    """The well-formed entity-tags of a list field; malformed elements are dropped."""
+    tags = (_parse_entity_tag(element.strip(" \t")) for element in _LIST_ELEMENT.findall(field))
+    return [tag for tag in tags if tag is not None]
+
+
+def _strong_match(a: _EntityTag, b: _EntityTag | None) -> bool:
+    # §8.8.3.2: both strong and identical.
+    return b is not None and not a.weak and not b.weak and a.opaque == b.opaque
+
+
+def _weak_match(a: _EntityTag, b: _EntityTag | None) -> bool:
+    # §8.8.3.2: identical once any W/ is set aside.
+    return b is not None and a.opaque == b.opaque
+
+
+def _whole_seconds(moment: datetime | None) -> datetime | None:
+    # An HTTP-date cannot say anything finer than a second (§5.6.7).
+    return moment.replace(microsecond=0) if moment is not None else None
+
+
+def _parse_http_date(text: str) -> datetime | None:
+    """An HTTP-date in any of the three forms of §5.6.7, else None."""
+    value = text.strip(" \t")
+    for pattern in _HTTP_DATES:
+        match = pattern.fullmatch(value)
+        if match is not None:
+            break
+    else:
+        return None
+    year = int(match["year"])
+    if len(match["year"]) == 2:
+        # §5.6.7: a two-digit year more than 50 years ahead is the latest past one.
+        this_year = datetime.now(UTC).year
+        year += this_year - this_year % 100
+        if year > this_year + 50:
+            year -= 100
+    try:
+        return datetime(
+            year,
+            _MONTHS.index(match["month"]) + 1,
+            int(match["day"]),
+            int(match["hour"]),
+            int(match["minute"]),
+            # A leap second (":60") is allowed on the wire but not by datetime.
+            min(int(match["second"]), 59),
+            tzinfo=UTC,
+        )
+    except ValueError:  # 31 Feb, hour 25 and the like
+        return None

@@ -1,0 +1,393 @@
+"""Configuration: one TOML file plus Vault's environment variables, read in one place.
+
+``load`` reads the file, resolves ``env:NAME`` values, applies the ``VAULT_*``
+overrides, checks everything, and either returns frozen ``Settings`` or raises
+one ``ConfigError`` that lists every problem found, each named by its key.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from proxy.accounts import Account
+from proxy.durations import parse_go_duration, parse_ttl
+from proxy.errors import ConfigError
+from proxy.signing import MIN_KEY_BYTES
+
+PROVIDER_KINDS = ("local", "s3")
+ENV_PREFIX = "env:"
+SEALED_PREFIX = "enc:v1:"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8085
+    public_url: str = "http://127.0.0.1:8085"
+    cors_allow_origins: tuple[str, ...] = ("*",)
+    access_log: bool = True
+    chunk_size: int = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSettings:
+    key: bytes = field(repr=False)
+    previous_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    default_expiry: int = 86400
+    max_expiry: int = 7 * 86400
+    vault_signing: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LocalProvider:
+    name: str
+    root: Path
+    kind: Literal["local"] = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Provider:
+    name: str
+    bucket: str
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    max_connections: int = 64
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retries: int = 2
+    kind: Literal["s3"] = "s3"
+
+
+ProviderSettings = LocalProvider | S3Provider
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    source: str
+    server: ServerSettings
+    signing: SigningSettings
+    providers: Mapping[str, ProviderSettings]
+    accounts: Mapping[str, Account]
+
+
+def load(path: str | os.PathLike[str], environ: Mapping[str, str]) -> Settings:
+    """Read a TOML file; raise ``ConfigError`` naming the file, key and problem."""
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(source, [("(file)", "no such file")]) from None
+    except OSError as exc:
+        raise ConfigError(source, [("(file)", f"cannot be read ({exc.strerror})")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [("(file)", f"not valid TOML ({exc})")]) from None
+    return parse(data, source, environ)
+
+
+def parse(data: Mapping[str, Any], source: str, environ: Mapping[str, str]) -> Settings:
+    """Build ``Settings`` from an already-decoded TOML document."""
+    r = _Reader(environ)
+    r.only(data, "", ("server", "signing", "providers", "accounts"))
+    server_t = r.table(data, "server")
+    signing_t = r.table(data, "signing")
+    providers_t = r.table(data, "providers")
+    accounts_t = r.table(data, "accounts")
+
+    server = _server(r, server_t, environ)
+    signing = _signing(r, signing_t, environ)
+    providers = {name: _provider(r, name, t) for name, t in r.subtables(providers_t, "providers")}
+    if not providers_t:
+        r.problem("providers", "at least one provider is required")
+    accounts = {
+        name: _account(r, name, t, providers, signing.max_expiry)
+        for name, t in r.subtables(accounts_t, "accounts")
+    }
+    if r.problems:
+        raise ConfigError(source, r.problems)
+    return Settings(source, server, signing, providers, accounts)
+
+
+def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> ServerSettings:
+    r.only(
+        t,
+        "server",
+        ("host", "port", "public_url", "cors_allow_origins", "access_log", "chunk_size"),
+    )
+    host = r.string(t, "server.host", default="127.0.0.1")
+    port = r.integer(t, "server.port", default=8085, low=1, high=65535)
+    public_url = environ.get("VAULT_PUBLIC_URL") or r.string(
+        t, "server.public_url", default=f"http://{_url_host(host)}:{port}"
+    )
+    key = "VAULT_PUBLIC_URL" if environ.get("VAULT_PUBLIC_URL") else "server.public_url"
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        r.problem(key, "must be an http(s) URL with no query or fragment")
+    origins = r.string_list(t, "server.cors_allow_origins", default=["*"])
+    return ServerSettings(
+        host=host,
+        port=port,
+        public_url=public_url.rstrip("/"),
+        cors_allow_origins=tuple(origins),
+        access_log=r.boolean(t, "server.access_log", default=True),
+        chunk_size=r.integer(t, "server.chunk_size", default=256 * 1024, low=4096, high=16 << 20),
+    )
+
+
+def _signing(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> SigningSettings:
+    r.only(t, "signing", ("key", "previous_keys", "default_expiry", "max_expiry"))
+    if "VAULT_URL_SIGNING_KEY" in environ:
+        key_name, key = "VAULT_URL_SIGNING_KEY", environ["VAULT_URL_SIGNING_KEY"]
+    else:
+        key_name, key = "signing.key", r.string(t, "signing.key", default="")
+    if not key:
+        r.problem(key_name, "a signing key is required (python -m proxy keygen makes one)")
+    elif len(key.encode()) < MIN_KEY_BYTES:
+        r.problem(key_name, f"shorter than {MIN_KEY_BYTES} bytes")
+    previous = r.string_list(t, "signing.previous_keys", default=[])
+    for i, old in enumerate(previous):
+        if len(old.encode()) < MIN_KEY_BYTES:
+            r.problem(f"signing.previous_keys[{i}]", f"shorter than {MIN_KEY_BYTES} bytes")
+
+    max_expiry = r.ttl(t, "signing.max_expiry", default=7 * 86400)
+    if "DEFAULT_URI_EXPIRY_TIME" in environ:
+        default_expiry = r.ttl_value(
+            environ["DEFAULT_URI_EXPIRY_TIME"], "DEFAULT_URI_EXPIRY_TIME", 86400
+        )
+    else:
+        default_expiry = r.ttl(t, "signing.default_expiry", default=86400)
+    if default_expiry > max_expiry:
+        r.problem("signing.default_expiry", "is longer than signing.max_expiry")
+
+    vault_signing = True
+    if "VAULT_SIGNING" in environ:
+        flag = environ["VAULT_SIGNING"].strip().lower()
+        if flag not in ("true", "false", "1", "0"):
+            r.problem("VAULT_SIGNING", "must be true or false")
+        vault_signing = flag in ("true", "1")
+        if not vault_signing:
+            r.problem("VAULT_SIGNING", "false (native presigned URLs) is not supported yet")
+    return SigningSettings(
+        key=key.encode(),
+        previous_keys=tuple(old.encode() for old in previous),
+        default_expiry=default_expiry,
+        max_expiry=max_expiry,
+        vault_signing=vault_signing,
+    )
+
+
+def _provider(r: _Reader, name: str, t: Mapping[str, Any]) -> ProviderSettings:
+    where = f"providers.{name}"
+    r.name(name, where)
+    kind = r.string(t, f"{where}.kind", default="")
+    if kind == "local":
+        r.only(t, where, ("kind", "root"))
+        root = Path(r.string(t, f"{where}.root", default=""))
+        if not str(root) or not root.is_absolute():
+            r.problem(f"{where}.root", "must be an absolute path")
+        elif not root.is_dir():
+            r.problem(f"{where}.root", f"{root} is not a directory")
+        return LocalProvider(name=name, root=root)
+    if kind == "s3":
+        r.only(
+            t,
+            where,
+            (
+                "kind", "bucket", "endpoint_url", "region", "access_key_id", "secret_access_key",
+                "session_token", "addressing_style", "max_connections", "connect_timeout",
+                "read_timeout", "retries",
+            ),
+        )  # fmt: skip
+        endpoint = r.string(t, f"{where}.endpoint_url", default="") or None
+        if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+            r.problem(f"{where}.endpoint_url", "must be an http(s) URL")
+        access = r.string(t, f"{where}.access_key_id", default="") or None
+        secret = r.string(t, f"{where}.secret_access_key", default="") or None
+        if (access is None) != (secret is None):
+            r.problem(where, "set both access_key_id and secret_access_key, or neither")
+        style = r.string(t, f"{where}.addressing_style", default="path" if endpoint else "auto")
+        if style not in ("auto", "path", "virtual"):
+            r.problem(f"{where}.addressing_style", "must be auto, path or virtual")
+            style = "auto"
+        bucket = r.string(t, f"{where}.bucket", default="")
+        if not bucket:
+            r.problem(f"{where}.bucket", "required")
+        return S3Provider(
+            name=name,
+            bucket=bucket,
+            endpoint_url=endpoint,
+            region=r.string(t, f"{where}.region", default="us-east-1"),
+            access_key_id=access,
+            secret_access_key=secret,
+            session_token=r.string(t, f"{where}.session_token", default="") or None,
+            addressing_style=style,  # type: ignore[arg-type]
+            max_connections=r.integer(t, f"{where}.max_connections", default=64, low=1, high=4096),
+            connect_timeout=r.seconds(t, f"{where}.connect_timeout", default=5.0),
+            read_timeout=r.seconds(t, f"{where}.read_timeout", default=30.0),
+            retries=r.integer(t, f"{where}.retries", default=2, low=0, high=10),
+        )
+    r.problem(f"{where}.kind", f"must be one of {', '.join(PROVIDER_KINDS)}")
+    return LocalProvider(name=name, root=Path("/"))
+
+
+def _account(
+    r: _Reader,
+    name: str,
+    t: Mapping[str, Any],
+    providers: Mapping[str, ProviderSettings],
+    server_max: int,
+) -> Account:
+    where = f"accounts.{name}"
+    r.name(name, where)
+    r.only(
+        t,
+        where,
+        ("access_key", "secret_hash", "providers", "prefix", "max_expiry", "enabled"),
+    )
+    bound = r.string_list(t, f"{where}.providers", default=[])
+    if not bound:
+        r.problem(f"{where}.providers", "at least one provider is required")
+    for p in bound:
+        if p not in providers:
+            r.problem(f"{where}.providers", f"unknown provider {p!r}")
+    prefix = r.string(t, f"{where}.prefix", default=f"{name}/")
+    if prefix.startswith("/"):
+        r.problem(f"{where}.prefix", "must not start with '/'")
+    max_expiry = r.ttl(t, f"{where}.max_expiry", default=None) if "max_expiry" in t else None
+    if max_expiry is not None and max_expiry > server_max:
+        r.problem(f"{where}.max_expiry", "is longer than signing.max_expiry")
+    return Account(
+        name=name,
+        providers=tuple(bound),
+        prefix=prefix,
+        enabled=r.boolean(t, f"{where}.enabled", default=True),
+        max_expiry=max_expiry,
+        access_key=r.string(t, f"{where}.access_key", default="") or None,
+        secret_hash=r.string(t, f"{where}.secret_hash", default="") or None,
+    )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+class _Reader:
+    """Typed access to TOML values that records problems instead of raising."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[tuple[str, str]] = []
+
+    def problem(self, key: str, text: str) -> None:
+        self.problems.append((key, text))
+
+    def only(self, t: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+        for key in t:
+            if key not in allowed:
+                self.problem(f"{where}.{key}" if where else key, "unknown key")
+
+    def table(self, t: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = t.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(key, "must be a table")
+            return {}
+        return value
+
+    def subtables(self, t: Mapping[str, Any], where: str) -> list[tuple[str, Mapping[str, Any]]]:
+        out: list[tuple[str, Mapping[str, Any]]] = []
+        for name, value in t.items():
+            if isinstance(value, dict):
+                out.append((name, value))
+            else:
+                self.problem(f"{where}.{name}", "must be a table")
+        return out
+
+    def name(self, name: str, where: str) -> None:
+        if not 1 <= len(name) <= 128 or not name.isprintable():
+            self.problem(where, "names are 1-128 printable characters")
+
+    def string(self, t: Mapping[str, Any], key: str, *, default: str) -> str:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(value, str):
+            self.problem(key, "must be a string")
+            return default
+        return self._resolve(value, key, default)
+
+    def _resolve(self, value: str, key: str, default: str) -> str:
+        if value.startswith(ENV_PREFIX):
+            var = value[len(ENV_PREFIX) :]
+            if var not in self.environ:
+                self.problem(key, f"environment variable {var} is not set")
+                return default
+            return self.environ[var]
+        if value.startswith(SEALED_PREFIX):
+            self.problem(key, "sealed values (enc:v1:) are not supported yet")
+            return default
+        return value
+
+    def string_list(self, t: Mapping[str, Any], key: str, *, default: list[str]) -> list[str]:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(key, "must be a list of strings")
+            return default
+        return [self._resolve(v, f"{key}[{i}]", "") for i, v in enumerate(value)]
+
+    def integer(self, t: Mapping[str, Any], key: str, *, default: int, low: int, high: int) -> int:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(key, "must be an integer")
+            return default
+        if not low <= value <= high:
+            self.problem(key, f"must be between {low} and {high}")
+            return default
+        return value
+
+    def boolean(self, t: Mapping[str, Any], key: str, *, default: bool) -> bool:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(value, bool):
+            self.problem(key, "must be true or false")
+            return default
+        return value
+
+    def ttl(self, t: Mapping[str, Any], key: str, *, default: Any) -> Any:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = self._resolve(value, key, str(default))
+        return self.ttl_value(value, key, default)
+
+    def ttl_value(self, value: object, key: str, default: Any) -> Any:
+        try:
+            return parse_ttl(value)  # type: ignore[arg-type]
+        except ValueError as exc:
+            self.problem(key, str(exc))
+            return default
+
+    def seconds(self, t: Mapping[str, Any], key: str, *, default: float) -> float:
+        """A timeout: a number of seconds or a Go duration."""
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, str):
+            try:
+                value = parse_go_duration(value) / 1e9
+            except ValueError as exc:
+                self.problem(key, str(exc))
+                return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(key, "must be a number of seconds or a duration like '30s'")
+            return default
+        if not (0 < value <= 3600) or math.isnan(value):
+            self.problem(key, "must be more than 0 and at most one hour")
+            return default
+        return float(value)

@@ -1,0 +1,118 @@
+"""Every error the proxy answers with, as one tree.
+
+::
+
+    ProxyError                      500 internal
+    ├── BadRequest                  400 bad_request
+    ├── Forbidden                   403
+    │   ├── InvalidSignature        403 invalid_signature
+    │   ├── Expired                 403 expired
+    │   └── Revoked                 403 revoked
+    ├── NotFound                    404 not_found
+    ├── PreconditionFailed          412 precondition_failed
+    ├── RangeNotSatisfiable         416 range_not_satisfiable
+    └── BackendError                502 backend_error
+        ├── BackendUnavailable      502 backend_unavailable
+        └── BackendTimeout          504 backend_timeout
+
+    ConfigError                     not HTTP: start-up stops with one line
+
+Each class carries its status, a machine-readable ``code`` and a public
+message. The message is what the client reads, so it never holds a key, a
+secret, a credential or a full signature; backends put vendor detail in the
+exception chain (``raise ... from exc``), which only reaches server logs.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ProxyError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+    default_message: ClassVar[str] = "internal error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.headers: dict[str, str] = {}
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, str]:
+        return {"data": self.message, "error": self.code}
+
+
+class BadRequest(ProxyError):
+    status = 400
+    code = "bad_request"
+    default_message = "malformed request"
+
+
+class Forbidden(ProxyError):
+    status = 403
+    code = "forbidden"
+    default_message = "forbidden"
+
+
+class InvalidSignature(Forbidden):
+    code = "invalid_signature"
+    default_message = "the link's signature is not valid"
+
+
+class Expired(Forbidden):
+    code = "expired"
+    default_message = "the link has expired"
+
+
+class Revoked(Forbidden):
+    code = "revoked"
+    default_message = "the link has been revoked"
+
+
+class NotFound(ProxyError):
+    status = 404
+    code = "not_found"
+    default_message = "object not found"
+
+
+class PreconditionFailed(ProxyError):
+    status = 412
+    code = "precondition_failed"
+    default_message = "a precondition (If-Match / If-Unmodified-Since) failed"
+
+
+class RangeNotSatisfiable(ProxyError):
+    status = 416
+    code = "range_not_satisfiable"
+    default_message = "the requested range is not satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.headers["Content-Range"] = f"bytes */{size}"
+
+
+class BackendError(ProxyError):
+    status = 502
+    code = "backend_error"
+    default_message = "the storage backend failed"
+
+
+class BackendUnavailable(BackendError):
+    code = "backend_unavailable"
+    default_message = "the storage backend is unreachable"
+
+
+class BackendTimeout(BackendError):
+    status = 504
+    code = "backend_timeout"
+    default_message = "the storage backend timed out"
+
+
+class ConfigError(Exception):
+    """Bad configuration: start-up prints ``str(exc)`` as one line and stops."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        detail = "; ".join(f"{key}: {problem}" for key, problem in problems)
+        super().__init__(f"bad configuration in {source}: {detail}")

@@ -1,0 +1,143 @@
+"""The public endpoints of §2: stream (GET/HEAD), preflight (OPTIONS), validate.
+
+A request goes through the same gate every time: parse the query strictly
+(400), verify the signature (403 invalid_signature), the expiry (403 expired)
+and the account (403 revoked). Only then is the backend asked, and only for
+metadata; the status (200 / 206 / 304 / 412 / 416) is decided from that
+metadata before a single body byte is read.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+from datetime import UTC
+from email.utils import format_datetime
+from urllib.parse import quote
+
+from aiohttp import web
+
+from proxy.conditional import Precondition, evaluate_preconditions, if_range_matches
+from proxy.errors import (
+    PreconditionFailed,
+    RangeNotSatisfiable,
+)
+from proxy.links import parse_query
+from proxy.ranges import UNSATISFIABLE, parse_range
+from proxy.signing import LinkClaims
+from proxy.state import CLOCK, SETTINGS, SIGNER, STORAGES
+from proxy.storage.base import ObjectMeta
+from proxy.streaming import send_body
+from proxy.verification import check_link, validation_report
+
+_TYPES = mimetypes.MimeTypes(filenames=())
+for _ext, _type in {
+    ".mkv": "video/x-matroska",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mpd": "application/dash+xml",
+    ".m4a": "audio/mp4",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".wav": "audio/wav",
+    ".webp": "image/webp",
+}.items():
+    _TYPES.add_type(_type, _ext)
+# Types a browser would run as a document; they get a sandbox so a stored file
+# cannot script the proxy's origin.
+_ACTIVE_TYPES = frozenset(
+    {"text/html", "image/svg+xml", "application/xhtml+xml", "text/xml", "application/xml"}
+)
+
+
+async def stream_object(request: web.Request) -> web.StreamResponse:
+    """GET and HEAD /api/storage/signed."""
+    app = request.app
+    query = parse_query(request.rel_url.raw_query_string)
+    now = app[CLOCK]()
+    check_link(query, app[SIGNER], app[SETTINGS].accounts, now)
+    claims = query.claims
+    storage = app[STORAGES][claims.provider]
+    meta = await storage.stat(claims.filename)
+
+    headers = _validator_headers(meta, claims, now)
+    outcome = evaluate_preconditions(
+        if_match=request.headers.get("If-Match"),
+        if_none_match=request.headers.get("If-None-Match"),
+        if_modified_since=request.headers.get("If-Modified-Since"),
+        if_unmodified_since=request.headers.get("If-Unmodified-Since"),
+        etag=meta.etag,
+        last_modified=meta.last_modified,
+    )
+    if outcome is Precondition.FAILED:
+        raise PreconditionFailed()
+    if outcome is Precondition.NOT_MODIFIED:
+        return web.Response(status=304, headers=headers)
+
+    ranges = request.headers.getall("Range", [])
+    # Several Range fields are as malformed as several ranges: serve the whole object.
+    decision = parse_range(ranges[0], meta.size) if len(ranges) == 1 else None
+    if decision is not None and not if_range_matches(
+        request.headers.get("If-Range"), etag=meta.etag, last_modified=meta.last_modified
+    ):
+        decision = None
+    if decision is UNSATISFIABLE:
+        raise RangeNotSatisfiable(meta.size)
+
+    headers["Content-Type"] = _content_type(meta, claims.filename)
+    headers["Content-Disposition"] = content_disposition(claims.filename)
+    headers["Accept-Ranges"] = "bytes"
+    if headers["Content-Type"].split(";")[0] in _ACTIVE_TYPES:
+        headers["Content-Security-Policy"] = "sandbox"
+    status = 200
+    if decision is not None:
+        status = 206
+        headers["Content-Range"] = decision.content_range(meta.size)
+    response = web.StreamResponse(status=status, headers=headers)
+    return await send_body(request, response, storage, claims.filename, decision, meta)
+
+
+async def validate_link(request: web.Request) -> web.Response:
+    """GET /api/storage/signed/validate: describe a link without touching the backend."""
+    app = request.app
+    query = parse_query(request.rel_url.raw_query_string)
+    report = validation_report(query, app[SIGNER], app[SETTINGS].accounts, app[CLOCK]())
+    return web.json_response(report)
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """OPTIONS: answer CORS preflights; the link itself is checked on the real request."""
+    headers = {
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": "Range, If-Range, If-None-Match, If-Modified-Since, "
+        "If-Match, If-Unmodified-Since",
+        "Access-Control-Max-Age": "86400",
+        "Allow": "GET, HEAD, OPTIONS",
+    }
+    return web.Response(status=204, headers=headers)
+
+
+def _validator_headers(meta: ObjectMeta, claims: LinkClaims, now: float) -> dict[str, str]:
+    """Headers that a 304 repeats (RFC 9110 §15.4.5) and every 200/206 carries."""
+    # A cache may keep the body no longer than the link lives.
+    max_age = max(0, int(claims.expires - now))
+    headers = {"Cache-Control": f"private, max-age={max_age}"}
+    if meta.etag:
+        headers["ETag"] = meta.etag
+    if meta.last_modified:
+        headers["Last-Modified"] = format_datetime(meta.last_modified.astimezone(UTC), usegmt=True)
+    return headers
+
+
+def _content_type(meta: ObjectMeta, filename: str) -> str:
+    if meta.content_type:
+        return meta.content_type
+    guessed, _ = _TYPES.guess_type(posixpath.basename(filename), strict=False)
+    return guessed or "application/octet-stream"
+
+
+def content_disposition(filename: str) -> str:
+    """``inline`` with an ASCII fallback and the exact UTF-8 name (RFC 6266, RFC 8187)."""
+    name = posixpath.basename(filename)
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
+    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

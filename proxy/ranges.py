@@ -1,0 +1,83 @@
+"""The ``Range`` header (RFC 9110 §14), parsed for an object of known size. Pure.
+
+``parse_range(header, size)`` decides one of three answers before any byte is
+read: a ``ByteRange`` (206), ``None`` (ignore the header and send the whole
+body, 200) or ``UNSATISFIABLE`` (416 with ``Content-Range: bytes */size``).
+Only a single range is served; a multi-range request is answered in full, which
+RFC 9110 §14.2 allows and which spares us ``multipart/byteranges``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Final, Literal, TypeAlias
+
+from proxy.storage.base import ByteRange
+
+
+class Unsatisfiable(enum.Enum):
+    UNSATISFIABLE = "unsatisfiable"
+
+
+UNSATISFIABLE: Final = Unsatisfiable.UNSATISFIABLE
+
+RangeDecision: TypeAlias = ByteRange | Literal[Unsatisfiable.UNSATISFIABLE] | None
+
+# ASCII digits only: \d would also accept other scripts' digits.
+_SPEC = re.compile(r"([0-9]*)-([0-9]*)")
+# Python refuses int() of very long digit strings; a position this large lies
+# past the end of any object, so longer numbers are clamped to it.
+_MAX_DIGITS = 18
+_HUGE = 10**_MAX_DIGITS
+
+
+def parse_range(header: str | None, size: int) -> RangeDecision:
+    """Decide how to answer ``Range: header`` for an object of ``size`` bytes.
+
+    Never raises; a returned range always satisfies ``0 <= start <= end < size``.
+    """
+    if not header:
+        return None
+    unit, equals, range_set = header.partition("=")
+    # Range units are case-insensitive (§14.1); an unknown unit is ignored (§14.2).
+    if not equals or unit.lower() != "bytes":
+        return None
+    # Empty list elements are tolerated (§5.6.1).
+    specs = [spec for spec in (s.strip(" \t") for s in range_set.split(",")) if spec]
+    if len(specs) != 1:
+        return None
+    match = _SPEC.fullmatch(specs[0])
+    if match is None:
+        return None
+    first, last = match.groups()
+
+    if not first:
+        if not last:
+            return None
+        suffix = _number(last)
+        if suffix == 0:
+            return UNSATISFIABLE  # §14.1.1: a suffix of zero bytes selects nothing
+        if size == 0:
+            return None  # the whole, empty, body is the answer; a 206 cannot say "0 bytes"
+        return ByteRange(max(0, size - suffix), size - 1)
+
+    # §14.1.1: last-pos below first-pos makes the spec invalid, and so ignored.
+    if last and _key(last) < _key(first):
+        return None
+    start = _number(first)
+    if start >= size:
+        return UNSATISFIABLE
+    end = size - 1 if not last else min(_number(last), size - 1)
+    return ByteRange(start, end)
+
+
+def _number(digits: str) -> int:
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= _MAX_DIGITS else _HUGE
+
+
+def _key(digits: str) -> tuple[int, str]:
+    """Orders digit strings by value without converting them, also past the clamp."""
+    significant = digits.lstrip("0")
+    return len(significant), significant

@@ -1,0 +1,66 @@
+"""The backend interface: a small Protocol and the frozen values that cross it.
+
+A backend answers two questions: what is this object (``stat``), and give me
+these bytes of it (``open``). The byte range travels *down* to the backend, so
+no layer above ever reads bytes it would throw away. Vendor errors never cross
+this boundary: each backend maps them onto ``proxy.errors`` at its edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """An inclusive byte range ``start..end`` that lies inside the object."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+    def content_range(self, size: int) -> str:
+        return f"bytes {self.start}-{self.end}/{size}"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    """What a backend knows about an object without reading its bytes."""
+
+    size: int
+    etag: str | None = None  # a quoted entity-tag as sent in HTTP, e.g. '"abc"' or 'W/"abc"'
+    last_modified: datetime | None = None  # timezone-aware UTC
+    content_type: str | None = None  # None when the backend stores none worth trusting
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """One configured provider."""
+
+    name: str
+
+    async def stat(self, key: str) -> ObjectMeta:
+        """Metadata of ``key``; raises ``NotFound`` or a ``BackendError``."""
+        ...
+
+    def open(
+        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Chunks of ``key`` (the whole object when ``byte_range`` is None).
+
+        ``meta`` is what ``stat`` returned just before; a backend may use it to
+        make sure the bytes come from the same version. Leaving the context
+        always releases the backend's file or connection, also mid-stream.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release pooled clients; called once at shutdown."""
+        ...

@@ -1,0 +1,147 @@
+"""S3 provider (AWS, MinIO, R2, ...) through aiobotocore.
+
+One client per provider, opened at start-up and shared by every request, with
+a bounded connection pool. Ranges go to S3 as ``Range: bytes=a-b`` and the
+GET carries ``If-Match`` with the ETag that ``stat`` saw, so a body never mixes
+two versions of an object. Every botocore/aiohttp error is mapped onto
+``proxy.errors`` in ``_translate``, the one place that knows vendor errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from proxy.config import S3Provider
+from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
+from proxy.storage.base import ByteRange, ObjectMeta
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+# What S3 reports for an object stored without a type; the extension says more.
+_UNTYPED = frozenset({"binary/octet-stream", "application/octet-stream", ""})
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
+
+
+class S3Storage:
+    def __init__(self, settings: S3Provider, chunk_size: int = 256 * 1024) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._chunk_size = chunk_size
+        self._stack = AsyncExitStack()
+        self._client: S3Client | None = None
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.name!r}, bucket={self._settings.bucket!r})"
+
+    async def start(self) -> None:
+        s = self._settings
+        config = AioConfig(
+            max_pool_connections=s.max_connections,
+            connect_timeout=s.connect_timeout,
+            read_timeout=s.read_timeout,
+            retries={"total_max_attempts": s.retries + 1, "mode": "standard"},
+            s3={"addressing_style": s.addressing_style},
+            # Whole-object checksums cost CPU on every byte and say nothing about ranges.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self._client = await self._stack.enter_async_context(
+            get_session().create_client(
+                "s3",
+                region_name=s.region,
+                endpoint_url=s.endpoint_url,
+                aws_access_key_id=s.access_key_id,
+                aws_secret_access_key=s.secret_access_key,
+                aws_session_token=s.session_token,
+                config=config,
+            )
+        )
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+        self._client = None
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            raise BackendUnavailable("the S3 client is not started")
+        return self._client
+
+    async def stat(self, key: str) -> ObjectMeta:
+        with _translate():
+            head = await self.client.head_object(Bucket=self._settings.bucket, Key=key)
+        content_type = head.get("ContentType") or ""
+        return ObjectMeta(
+            size=head["ContentLength"],
+            etag=head.get("ETag"),
+            last_modified=head.get("LastModified"),
+            content_type=None if content_type in _UNTYPED else content_type,
+        )
+
+    @asynccontextmanager
+    async def open(
+        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        params: dict[str, Any] = {"Bucket": self._settings.bucket, "Key": key}
+        if byte_range is not None:
+            params["Range"] = f"bytes={byte_range.start}-{byte_range.end}"
+        if meta.etag:
+            params["IfMatch"] = meta.etag
+        with _translate():
+            response = await self.client.get_object(**params)
+        body = response["Body"]
+        try:
+            yield self._chunks(body)
+        finally:
+            # Closing a body that was not read to the end drops its connection
+            # instead of returning it to the pool half-read.
+            body.close()
+
+    async def _chunks(self, body: Any) -> AsyncIterator[bytes]:
+        read = body.read
+        size = self._chunk_size
+        while True:
+            with _translate():
+                chunk = await read(size)
+            if not chunk:
+                return
+            yield chunk
+
+
+@contextmanager
+def _translate() -> Iterator[None]:
+    """Map every vendor error onto the proxy's tree; vendor detail stays in ``__cause__``."""
+    try:
+        yield
+    except ProxyError:
+        raise
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in _NOT_FOUND_CODES or status == 404:
+            raise NotFound() from exc
+        if code == "PreconditionFailed" or status == 412:
+            raise BackendError("the object changed while it was being served") from exc
+        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 403:
+            raise BackendError("the storage backend refused the proxy's credentials") from exc
+        raise BackendError() from exc
+    except (TimeoutError, ConnectTimeoutError, ReadTimeoutError) as exc:
+        raise BackendTimeout() from exc
+    except EndpointConnectionError as exc:
+        raise BackendUnavailable() from exc
+    except (BotoCoreError, aiohttp.ClientError, OSError) as exc:
+        raise BackendError() from exc

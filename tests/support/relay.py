@@ -1,0 +1,87 @@
+"""A TCP relay between the proxy and a real backend, for injecting faults.
+
+It forwards bytes unchanged (the backend still speaks its real protocol) and
+lets a test count live backend connections, cut them all, or stall replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class TcpRelay:
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.accepted = 0
+        self.stall_replies = False  # hold every byte the backend sends back
+        self._server: asyncio.Server | None = None
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._links)
+
+    async def start(self) -> TcpRelay:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def cut(self) -> None:
+        """Abort every live connection on both sides, as a crashed backend would."""
+        for client_w, backend_w in list(self._links):
+            for w in (client_w, backend_w):
+                w.transport.abort()
+        self._links.clear()
+
+    async def wait_closed_all(self, timeout: float) -> bool:
+        """True once no backend connection is open; bounded by ``timeout`` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._links and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        return not self._links
+
+    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            backend_r, backend_w = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_w.transport.abort()
+            return
+        link = (client_w, backend_w)
+        self._links.add(link)
+        up = self._spawn(self._pump(client_r, backend_w, stall=False))
+        down = self._spawn(self._pump(backend_r, client_w, stall=True))
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        for w in link:
+            w.transport.abort()
+        self._links.discard(link)
+
+    def _spawn(self, coro: object) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _pump(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, *, stall: bool) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            while True:
+                data = await r.read(65536)
+                if not data:
+                    return
+                while stall and self.stall_replies:
+                    await asyncio.sleep(0.01)
+                w.write(data)
+                await w.drain()
