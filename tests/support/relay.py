@@ -15,6 +15,7 @@ class TcpRelay:
         self.target = (target_host, target_port)
         self.port = 0
         self.accepted = 0
+        self.bytes_down = 0  # bytes the backend sent back, all connections together
         self.stall_replies = False  # hold every byte the backend sends back
         self._server: asyncio.Server | None = None
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
@@ -61,8 +62,8 @@ class TcpRelay:
             return
         link = (client_w, backend_w)
         self._links.add(link)
-        up = self._spawn(self._pump(client_r, backend_w, stall=False))
-        down = self._spawn(self._pump(backend_r, client_w, stall=True))
+        up = self._spawn(self._pump(client_r, backend_w, downstream=False))
+        down = self._spawn(self._pump(backend_r, client_w, downstream=True))
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
         for w in link:
@@ -75,13 +76,17 @@ class TcpRelay:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _pump(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, *, stall: bool) -> None:
+    async def _pump(
+        self, r: asyncio.StreamReader, w: asyncio.StreamWriter, *, downstream: bool
+    ) -> None:
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while True:
                 data = await r.read(65536)
                 if not data:
                     return
-                while stall and self.stall_replies:
-                    await asyncio.sleep(0.01)
+                if downstream:
+                    while self.stall_replies:
+                        await asyncio.sleep(0.01)
+                    self.bytes_down += len(data)
                 w.write(data)
                 await w.drain()

@@ -1,0 +1,268 @@
+"""The command line as a user runs it: real processes, real curl."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from proxy.cli import DEMO_SAMPLE, DEMO_TEXT
+from tests.support import toml
+from tests.support.procs import ROOT, free_port, started, stop, wait_http
+from tests.support.proxyapp import KEY, OLD_KEY
+
+PY = sys.executable
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "proxy", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["curl", "-sS", *args], capture_output=True, timeout=30, check=False)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    media = tmp_path / "media"
+    (media / "cam").mkdir(parents=True)
+    (media / "cam" / "clip.mp4").write_bytes(b"not really a video")
+    doc = {
+        "server": {"host": "127.0.0.1", "port": free_port()},
+        "signing": {"key": "env:TEST_SIGNING_KEY", "previous_keys": [OLD_KEY]},
+        "providers": {"disk": {"kind": "local", "root": str(media)}},
+        "accounts": {"cam": {"providers": ["disk"]}},
+    }
+    path = tmp_path / "proxy.toml"
+    path.write_text(toml.dumps(doc))
+    return path
+
+
+KEY_ENV = {"TEST_SIGNING_KEY": KEY}
+
+
+def test_demo_prints_a_link_that_curl_fetches(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    argv = [PY, "-m", "proxy", "demo", "--port", str(port), "--data-dir", str(tmp_path / "d")]
+    with started(argv, f"http://127.0.0.1:{port}/healthz", log) as proc:
+        output = log.read_text()
+        url = re.search(r"curl -sS '([^']+)'", output)
+        assert url, output
+        fetched = curl(url.group(1))
+        assert fetched.returncode == 0
+        assert fetched.stdout.decode() == DEMO_TEXT
+        assert (tmp_path / "d" / "media" / DEMO_SAMPLE).read_text() == DEMO_TEXT
+        key_file = tmp_path / "d" / "signing.key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        key = key_file.read_text().strip()
+        assert len(key) >= 43
+        assert proc.poll() is None
+    assert key not in log.read_text()
+    # The signature is in the printed URL for the user, but the access log redacts it.
+    signature = re.search(r"&s=([A-Za-z0-9_-]{43})", url.group(1))
+    assert signature
+    lines = log.read_text().splitlines()
+    access_lines = [line for line in lines if line.startswith("{") and "/signed?" in line]
+    assert access_lines
+    assert all(signature.group(1) not in line for line in access_lines)
+    assert all("s=[redacted]" in line for line in access_lines)
+
+
+def test_serve_sign_verify_round_trip(config_file: Path) -> None:
+    port = toml_port(config_file)
+    env = {**os.environ, **KEY_ENV, "PROXY_CONFIG": str(config_file)}
+    argv = [PY, "-m", "proxy", "serve"]
+    with started(argv, f"http://127.0.0.1:{port}/healthz", config_file.with_suffix(".log"), env):
+        signed = run(
+            "sign", "--account", "cam", "--file", "cam/clip.mp4", "--expires-in", "5m", env=env
+        )
+        assert signed.returncode == 0, signed.stderr
+        url = signed.stdout.strip()
+        assert url.startswith(
+            f"http://127.0.0.1:{port}/api/storage/signed?a=cam&p=disk&f=cam%2Fclip.mp4&e="
+        )
+        fetched = curl("-D", "-", url)
+        assert fetched.returncode == 0
+        assert fetched.stdout.endswith(b"not really a video")
+        assert b"video/mp4" in fetched.stdout
+        probe = curl("-I", url)  # link checkers send HEAD first
+        assert b"200 OK" in probe.stdout
+        assert b"Content-Length: 18" in probe.stdout
+
+    verified = run("verify", url, env=env)
+    assert verified.returncode == 0
+    report = json.loads(verified.stdout)
+    assert report["valid"] is True
+    assert 290 <= report["expiresIn"] <= 300
+    assert run("verify", url.replace("a=cam", "a=cxm"), env=env).returncode == 1
+    tampered = json.loads(
+        run("verify", url[:-1] + ("A" if url[-1] != "A" else "B"), env=env).stdout
+    )
+    assert tampered["reason"] == "invalid_signature"
+    malformed = run("verify", url + "&x=1", env=env)
+    assert malformed.returncode == 1
+    assert json.loads(malformed.stdout)["error"] == "bad_request"
+
+
+def toml_port(path: Path) -> int:
+    import tomllib
+
+    return int(tomllib.loads(path.read_text())["server"]["port"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--account", "nobody", "--file", "cam/x"], "no account 'nobody'"),
+        (["--account", "cam", "--file", "other/x"], "outside the account's prefix"),
+        (["--account", "cam", "--file", "cam/../x"], "empty, '.' or '..'"),
+        (["--account", "cam", "--provider", "s3", "--file", "cam/x"], "not bound to provider"),
+        (
+            ["--account", "cam", "--file", "cam/x", "--expires-in", "1000h"],
+            "longer than the maximum",
+        ),
+        (["--account", "cam", "--file", "cam/x", "--expires-in", "soon"], "--expires-in"),
+    ],
+)
+def test_sign_refuses_what_the_server_would(
+    config_file: Path, args: list[str], message: str
+) -> None:
+    result = run("sign", "--config", str(config_file), *args, env=KEY_ENV)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_keygen_prints_fresh_32_byte_keys() -> None:
+    first, second = run("keygen").stdout.strip(), run("keygen").stdout.strip()
+    assert first != second
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", first)
+
+
+BAD_CONFIGS = [
+    ("", {}, "signing.key: a signing key is required"),
+    ("[signing]\nkey = 'short'\n", {}, "signing.key: shorter than 32 bytes"),
+    (
+        "[signing]\nkey = 'env:NOPE_NOT_SET'\n",
+        {},
+        "signing.key: environment variable NOPE_NOT_SET is not set",
+    ),
+    (
+        "[signing]\nkey = '" + KEY + "'\nprevious_keys = ['tiny']\n",
+        {},
+        "signing.previous_keys[0]: shorter than 32 bytes",
+    ),
+    ("", {"VAULT_URL_SIGNING_KEY": "short"}, "VAULT_URL_SIGNING_KEY: shorter than 32 bytes"),
+    ("[server]\nport = 'eighty'\n", {}, "server.port: must be an integer"),
+    ("[server]\nprot = 1\n", {}, "server.prot: unknown key"),
+    ("[providers.x]\nkind = 's3'\n", {}, "providers.x.bucket: required"),
+    ("[providers.x]\nkind = 'ftp'\n", {}, "providers.x.kind: must be one of local, s3"),
+    (
+        "[providers.x]\nkind = 'local'\nroot = '/definitely/not/here'\n",
+        {},
+        "providers.x.root: /definitely/not/here is not a directory",
+    ),
+    (
+        "[accounts.a]\nproviders = ['missing']\n",
+        {},
+        "accounts.a.providers: unknown provider 'missing'",
+    ),
+    ("[signing]\ndefault_expiry = '1y'\n", {}, "signing.default_expiry: unknown unit"),
+    ("[signing]\nkey = 'enc:v1:abc'\n", {}, "signing.key: sealed values"),
+    ("this is = not toml [", {}, "(file): not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "env", "message"), BAD_CONFIGS)
+def test_bad_config_stops_with_one_line(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = run("serve", "--config", str(path), env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"proxy: bad configuration in {path}: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_every_config_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[server]\nport = 0\n[signing]\nkey = 'short'\n[providers.x]\nkind = 's3'\n")
+    line = run("serve", "--config", str(path)).stderr.strip()
+    for part in ("server.port", "signing.key", "providers.x.bucket"):
+        assert part in line
+
+
+def test_missing_config_is_one_clear_line(tmp_path: Path) -> None:
+    result = run("serve", "--config", str(tmp_path / "absent.toml"))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"proxy: bad configuration in {tmp_path / 'absent.toml'}: (file): no such file"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PROXY_CONFIG"}
+    bare = subprocess.run(
+        [PY, "-m", "proxy", "serve"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert bare.returncode == 2
+    assert "pass --config FILE or set PROXY_CONFIG" in bare.stderr
+
+
+def test_busy_port_is_one_clear_line(config_file: Path) -> None:
+    port = toml_port(config_file)
+    env = {**os.environ, **KEY_ENV}
+    first = subprocess.Popen(
+        [PY, "-m", "proxy", "serve", "--config", str(config_file)],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", first)
+        second = run("serve", "--config", str(config_file), env=KEY_ENV)
+        assert second.returncode == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+    finally:
+        stop(first)
+
+
+def test_workers_share_one_port(config_file: Path) -> None:
+    port = toml_port(config_file)
+    env = {**os.environ, **KEY_ENV}
+    argv = [PY, "-m", "proxy", "serve", "--config", str(config_file), "--workers", "2"]
+    with started(
+        argv, f"http://127.0.0.1:{port}/healthz", config_file.with_suffix(".log"), env
+    ) as proc:
+        pids = set()
+        deadline = time.monotonic() + 20
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids.update(re.findall(r"\(pid (\d+)\)", config_file.with_suffix(".log").read_text()))
+            time.sleep(0.1)
+        assert len(pids) == 2
+        assert str(proc.pid) not in pids
+    assert proc.returncode == 0

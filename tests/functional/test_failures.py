@@ -1,0 +1,192 @@
+"""Backends that fail, stall or vanish, and clients that leave: nothing hangs, nothing lies.
+
+The S3 backend is a real moto server reached through ``TcpRelay``, which can
+cut or stall the connection while bytes are in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from proxy.app import create_app
+from tests.conftest import MotoServer
+from tests.support.procs import free_port
+from tests.support.proxyapp import Clock, Links, make_settings, settings_doc
+from tests.support.relay import TcpRelay
+
+BIG = os.urandom(24 * 1024 * 1024)
+
+
+@dataclass
+class Rig:
+    client: Any
+    relay: TcpRelay
+    links: Links
+    root: Path
+
+    def url(self, provider: str, key: str) -> str:
+        return str(self.client.make_url(self.links.path("cam", provider, key)))
+
+
+@pytest.fixture(scope="module")
+def big_bucket(moto: MotoServer) -> str:
+    bucket = moto.new_bucket()
+    s3 = moto.client()
+    s3.put_object(Bucket=bucket, Key="cam/big.bin", Body=BIG)
+    s3.put_object(Bucket=bucket, Key="cam/small.txt", Body=b"small")
+    return bucket
+
+
+@pytest.fixture
+async def rig(
+    moto: MotoServer, big_bucket: str, tmp_path: Path, aiohttp_client: Any
+) -> AsyncIterator[Rig]:
+    relay = await TcpRelay("127.0.0.1", moto.port).start()
+    (tmp_path / "cam").mkdir()
+    (tmp_path / "cam" / "big.bin").write_bytes(BIG)
+    s3 = {
+        "kind": "s3",
+        "bucket": big_bucket,
+        "access_key_id": "testing",
+        "secret_access_key": "testing",
+        "retries": 0,
+        "read_timeout": 1,
+        "connect_timeout": 1,
+    }
+    providers = {
+        "s3": {**s3, "endpoint_url": f"http://127.0.0.1:{relay.port}"},
+        "dead": {**s3, "endpoint_url": f"http://127.0.0.1:{free_port()}"},
+        "disk": {"kind": "local", "root": str(tmp_path)},
+    }
+    doc = settings_doc(providers, cam={"providers": ["s3", "dead", "disk"]})
+    client = await aiohttp_client(create_app(make_settings(doc), clock=Clock()))
+    yield Rig(client, relay, Links(), tmp_path)
+    await relay.close()
+
+
+async def read_until_failure(resp: aiohttp.ClientResponse) -> tuple[int, BaseException | None]:
+    got = 0
+    try:
+        async for chunk in resp.content.iter_any():
+            got += len(chunk)
+    except aiohttp.ClientPayloadError as exc:
+        return got, exc
+    return got, None
+
+
+async def test_backend_cut_mid_body_aborts_the_client(rig: Rig) -> None:
+    async with aiohttp.ClientSession() as session:
+        resp = await session.get(rig.url("s3", "cam/big.bin"))
+        assert resp.status == 200
+        assert resp.headers["Content-Length"] == str(len(BIG))
+        first = await resp.content.readexactly(1024 * 1024)
+        assert first == BIG[: len(first)]
+        rig.relay.cut()
+        got, error = await asyncio.wait_for(read_until_failure(resp), timeout=10)
+    assert error is not None, "a cut backend must surface as a failed transfer"
+    assert len(first) + got < len(BIG)
+
+
+async def test_curl_reports_a_cut_transfer_as_partial(rig: Rig) -> None:
+    async def cut_soon() -> None:
+        while rig.relay.bytes_down < 2 * 1024 * 1024:
+            await asyncio.sleep(0.01)
+        rig.relay.cut()
+
+    curl = await asyncio.create_subprocess_exec(
+        "curl", "-sS", "--limit-rate", "8M", "-o", os.devnull, "-w", "%{size_download}",
+        rig.url("s3", "cam/big.bin"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    cutter = asyncio.ensure_future(cut_soon())
+    out, err = await asyncio.wait_for(curl.communicate(), timeout=30)
+    await cutter
+    assert curl.returncode == 18, err  # CURLE_PARTIAL_FILE
+    assert int(out) < len(BIG)
+
+
+async def test_backend_stalling_mid_body_aborts_after_the_read_timeout(rig: Rig) -> None:
+    async with aiohttp.ClientSession() as session:
+        resp = await session.get(rig.url("s3", "cam/big.bin"))
+        await resp.content.readexactly(1024 * 1024)
+        rig.relay.stall_replies = True
+        got, error = await asyncio.wait_for(read_until_failure(resp), timeout=15)
+    assert error is not None
+    assert 1024 * 1024 + got < len(BIG)
+
+
+async def test_backend_stalling_before_the_first_byte_is_504(rig: Rig) -> None:
+    rig.relay.stall_replies = True
+    resp = await asyncio.wait_for(rig.client.get(rig.links.path("cam", "s3", "cam/small.txt")), 15)
+    assert resp.status == 504
+    assert (await resp.json())["error"] == "backend_timeout"
+
+
+async def test_backend_unreachable_is_502(rig: Rig) -> None:
+    for method in ("GET", "HEAD"):
+        resp = await rig.client.request(method, rig.links.path("cam", "dead", "cam/small.txt"))
+        assert resp.status == 502
+    body = await (await rig.client.get(rig.links.path("cam", "dead", "cam/small.txt"))).json()
+    assert body == {"data": "the storage backend is unreachable", "error": "backend_unavailable"}
+
+
+async def test_client_leaving_releases_the_backend_connection(rig: Rig) -> None:
+    async with aiohttp.ClientSession() as session:
+        resp = await session.get(rig.url("s3", "cam/big.bin"))
+        await resp.content.readexactly(256 * 1024)
+        assert rig.relay.open_connections >= 1
+        resp.close()  # drop the connection mid-body
+    assert await rig.relay.wait_closed_all(timeout=5), "backend connection still open"
+    # Only a fraction of the object was pulled from the backend: it was not drained.
+    assert rig.relay.bytes_down < len(BIG) // 2
+    # The pool still works afterwards.
+    ok = await rig.client.get(rig.links.path("cam", "s3", "cam/small.txt"))
+    assert await ok.read() == b"small"
+
+
+async def test_client_leaving_closes_the_local_file(rig: Rig) -> None:
+    path = os.path.realpath(rig.root / "cam" / "big.bin")
+
+    def open_copies() -> int:
+        count = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                count += os.readlink(f"/proc/self/fd/{fd}") == path
+            except OSError:
+                continue
+        return count
+
+    async with aiohttp.ClientSession() as session:
+        resp = await session.get(rig.url("disk", "cam/big.bin"))
+        await resp.content.readexactly(256 * 1024)
+        assert open_copies() == 1
+        resp.close()
+    for _ in range(100):
+        if open_copies() == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert open_copies() == 0
+
+
+async def test_head_reads_metadata_only(rig: Rig) -> None:
+    resp = await rig.client.head(rig.links.path("cam", "s3", "cam/big.bin"))
+    assert resp.status == 200
+    assert resp.headers["Content-Length"] == str(len(BIG))
+    assert rig.relay.bytes_down < 64 * 1024
+
+
+async def test_range_goes_down_to_the_backend(rig: Rig) -> None:
+    resp = await rig.client.get(
+        rig.links.path("cam", "s3", "cam/big.bin"), headers={"Range": "bytes=1000-1999"}
+    )
+    assert resp.status == 206
+    assert await resp.read() == BIG[1000:2000]
+    assert rig.relay.bytes_down < 64 * 1024
