@@ -20,7 +20,8 @@ from pathlib import Path
 from proxy.errors import BackendError, NotFound
 from proxy.storage.base import ByteRange, ObjectMeta
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class LocalStorage:

@@ -1,0 +1,48 @@
+"""The local provider never serves anything outside its root, whatever the links or symlinks say."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxy.app import create_app
+from tests.support.proxyapp import Clock, Links, make_settings, settings_doc
+
+
+@pytest.fixture
+async def client(tmp_path: Path, aiohttp_client: Any) -> Any:
+    root = tmp_path / "root"
+    (root / "cam" / "dir").mkdir(parents=True)
+    (root / "cam" / "real.mp4").write_bytes(b"inside")
+    (root / "shared.mp4").write_bytes(b"inside but outside the prefix")
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"outside the root")
+    os.symlink(secret, root / "cam" / "escape.txt")
+    os.symlink(tmp_path, root / "cam" / "up")
+    os.symlink(root / "cam" / "real.mp4", root / "cam" / "alias.mp4")
+    os.symlink(root / "shared.mp4", root / "cam" / "to-shared.mp4")
+    os.mkfifo(root / "cam" / "fifo")
+    doc = settings_doc({"disk": {"kind": "local", "root": str(root)}}, cam={"providers": ["disk"]})
+    return await aiohttp_client(create_app(make_settings(doc), clock=Clock()))
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["cam/escape.txt", "cam/up/secret.txt", "cam/dir", "cam/fifo", "cam/missing.mp4"],
+)
+async def test_outside_or_not_a_file_is_404(client: Any, key: str) -> None:
+    resp = await client.get(Links().path("cam", "disk", key))
+    assert resp.status == 404
+    assert b"outside the root" not in await resp.read()
+
+
+async def test_symlinks_that_stay_inside_the_root_are_followed(client: Any) -> None:
+    resp = await client.get(Links().path("cam", "disk", "cam/alias.mp4"))
+    assert resp.status == 200
+    assert await resp.read() == b"inside"
+    # The prefix is a rule about link names; a symlink inside the root is the operator's choice.
+    shared = await client.get(Links().path("cam", "disk", "cam/to-shared.mp4"))
+    assert shared.status == 200
