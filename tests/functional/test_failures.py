@@ -83,8 +83,10 @@ async def read_until_failure(resp: aiohttp.ClientResponse) -> tuple[int, BaseExc
 
 
 async def test_backend_cut_mid_body_aborts_the_client(rig: Rig) -> None:
-    async with aiohttp.ClientSession() as session:
-        resp = await session.get(rig.url("s3", "cam/big.bin"))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(rig.url("s3", "cam/big.bin")) as resp,
+    ):
         assert resp.status == 200
         assert resp.headers["Content-Length"] == str(len(BIG))
         first = await resp.content.readexactly(1024 * 1024)
@@ -114,8 +116,10 @@ async def test_curl_reports_a_cut_transfer_as_partial(rig: Rig) -> None:
 
 
 async def test_backend_stalling_mid_body_aborts_after_the_read_timeout(rig: Rig) -> None:
-    async with aiohttp.ClientSession() as session:
-        resp = await session.get(rig.url("s3", "cam/big.bin"))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(rig.url("s3", "cam/big.bin")) as resp,
+    ):
         await resp.content.readexactly(1024 * 1024)
         rig.relay.stall_replies = True
         got, error = await asyncio.wait_for(read_until_failure(resp), timeout=15)
@@ -139,8 +143,10 @@ async def test_backend_unreachable_is_502(rig: Rig) -> None:
 
 
 async def test_client_leaving_releases_the_backend_connection(rig: Rig) -> None:
-    async with aiohttp.ClientSession() as session:
-        resp = await session.get(rig.url("s3", "cam/big.bin"))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(rig.url("s3", "cam/big.bin")) as resp,
+    ):
         await resp.content.readexactly(256 * 1024)
         assert rig.relay.open_connections >= 1
         resp.close()  # drop the connection mid-body
@@ -164,8 +170,10 @@ async def test_client_leaving_closes_the_local_file(rig: Rig) -> None:
                 continue
         return count
 
-    async with aiohttp.ClientSession() as session:
-        resp = await session.get(rig.url("disk", "cam/big.bin"))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(rig.url("disk", "cam/big.bin")) as resp,
+    ):
         await resp.content.readexactly(256 * 1024)
         assert open_copies() == 1
         resp.close()
