@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import signal
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
+from proxy import config
 from proxy.config import Settings
-from proxy.errors import ProxyError
+from proxy.errors import ConfigError, ProxyError
 from proxy.handlers import health, signed
 from proxy.links import SIGNED_PATH, redact_query
-from proxy.signing import Signer
-from proxy.state import CLOCK, SETTINGS, SIGNER, STORAGES
-from proxy.storage import Storage, start_storage
+from proxy.runtime import Live, build_runtime
+from proxy.state import CLOCK, LIVE
 
 log = logging.getLogger("proxy")
 
@@ -26,13 +28,19 @@ _EXPOSED = "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified"
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
-def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    reload_from: str | None = None,
+) -> web.Application:
+    """The application; with ``reload_from``, SIGHUP re-reads that file without a restart."""
     app = web.Application(middlewares=[error_middleware])
-    app[SETTINGS] = settings
-    app[SIGNER] = Signer(settings.signing.key, settings.signing.previous_keys)
+    app[LIVE] = Live()
     app[CLOCK] = clock
-    app[STORAGES] = {}
-    app.cleanup_ctx.append(_storages)
+    app.cleanup_ctx.append(_runtime(settings))
+    if reload_from is not None:
+        app.on_startup.append(_reload_on_sighup(reload_from))
     app.on_response_prepare.append(_common_headers)
 
     app.router.add_get(SIGNED_PATH, signed.stream_object)  # and HEAD
@@ -43,15 +51,48 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     return app
 
 
-async def _storages(app: web.Application) -> AsyncIterator[None]:
-    """Start one backend per provider; close them all at shutdown."""
-    settings = app[SETTINGS]
-    async with AsyncExitStack() as stack:
-        for name, provider in settings.providers.items():
-            storage: Storage = await start_storage(provider, settings.server.chunk_size)
-            stack.push_async_callback(storage.close)
-            app[STORAGES][name] = storage
+def _runtime(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        """Start the backends; close them at shutdown."""
+        await app[LIVE].start(settings)
         yield
+        await app[LIVE].close()
+
+    return ctx
+
+
+def _reload_on_sighup(path: str) -> Callable[[web.Application], Awaitable[None]]:
+    async def install(app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(app, reload_config(app, path)))
+
+    return install
+
+
+_background: set[asyncio.Future[object]] = set()
+
+
+def _spawn(app: web.Application, coro: Coroutine[object, object, object]) -> None:
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def reload_config(app: web.Application, path: str) -> bool:
+    """Load ``path`` again and swap it in; a bad file is logged and the old one stays."""
+    loop = asyncio.get_running_loop()
+    live = app[LIVE]
+    try:
+        settings = await loop.run_in_executor(None, config.load, path, os.environ)
+        await live.replace(await build_runtime(settings, reuse=live.current))
+    except ConfigError as exc:
+        log.error("reload refused, keeping the running configuration: %s", exc)
+        return False
+    except ProxyError as exc:
+        log.error("reload refused, a backend did not start: %s", exc.message)
+        return False
+    log.info("configuration reloaded from %s", path)
+    return True
 
 
 @web.middleware
@@ -62,12 +103,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ProxyError as exc:
         if exc.status >= 500:
             log.warning(
-                "backend failure: %s %s -> %d %s (%r)",
+                "backend failure: %s %s -> %d %s (%s)",
                 request.method,
                 request.path,
                 exc.status,
                 exc.code,
-                exc.__cause__,
+                # The class only: vendor messages may echo credentials or signed URLs.
+                type(exc.__cause__).__name__ if exc.__cause__ else "-",
             )
         return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
     except web.HTTPException as exc:
@@ -89,7 +131,7 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
     response.headers["X-Content-Type-Options"] = "nosniff"
     if not request.path.startswith(SIGNED_PATH):
         return
-    allowed = request.app[SETTINGS].server.cors_allow_origins
+    allowed = request.app[LIVE].current.settings.server.cors_allow_origins
     origin = request.headers.get("Origin")
     if "*" in allowed:
         response.headers["Access-Control-Allow-Origin"] = "*"

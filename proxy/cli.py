@@ -94,19 +94,32 @@ def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     port = args.port if args.port is not None else settings.server.port
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    _run(settings, host, port, args.workers)
+    _run(settings, host, port, args.workers, reload_from=settings.source)
     return 0
 
 
-def _run(settings: config.Settings, host: str, port: int, workers: int) -> None:
+def _run(
+    settings: config.Settings,
+    host: str,
+    port: int,
+    workers: int,
+    reload_from: str | None = None,
+) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if workers > 1:
-        _prefork(settings, host, port, workers)
+        _prefork(settings, host, port, workers, reload_from)
         return
-    _run_one(settings, host, port, reuse_port=False)
+    _run_one(settings, host, port, reuse_port=False, reload_from=reload_from)
 
 
-def _run_one(settings: config.Settings, host: str, port: int, *, reuse_port: bool) -> None:
+def _run_one(
+    settings: config.Settings,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool,
+    reload_from: str | None,
+) -> None:
     try:
         import uvloop
 
@@ -118,7 +131,7 @@ def _run_one(settings: config.Settings, host: str, port: int, *, reuse_port: boo
     )
     try:
         web.run_app(
-            create_app(settings),
+            create_app(settings, reload_from=reload_from),
             host=host,
             port=port,
             reuse_port=reuse_port,
@@ -132,8 +145,12 @@ def _run_one(settings: config.Settings, host: str, port: int, *, reuse_port: boo
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-def _prefork(settings: config.Settings, host: str, port: int, workers: int) -> None:
-    """N processes on one SO_REUSEPORT port; the kernel spreads connections."""
+def _prefork(
+    settings: config.Settings, host: str, port: int, workers: int, reload_from: str | None
+) -> None:
+    """N processes on one SO_REUSEPORT port; the kernel spreads connections.
+
+    SIGTERM, SIGINT and SIGHUP (reload) sent to the parent go to every worker."""
     import signal
 
     children = []
@@ -142,7 +159,7 @@ def _prefork(settings: config.Settings, host: str, port: int, workers: int) -> N
         if pid == 0:  # pragma: no cover - runs in the child
             code = 0
             try:
-                _run_one(settings, host, port, reuse_port=True)
+                _run_one(settings, host, port, reuse_port=True, reload_from=reload_from)
             except UsageError as exc:
                 print(f"proxy: {exc}", file=sys.stderr)
                 code = 2
@@ -154,8 +171,8 @@ def _prefork(settings: config.Settings, host: str, port: int, workers: int) -> N
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
     for child in children:
         os.waitpid(child, 0)
 

@@ -6,13 +6,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from proxy.config import Settings
-from proxy.signing import Signer
-from proxy.storage.base import Storage
+from proxy.runtime import Live
 
-SETTINGS = web.AppKey("settings", Settings)
-SIGNER = web.AppKey("signer", Signer)
-# Filled by the storage cleanup context at start-up: provider name -> started backend.
-STORAGES = web.AppKey("storages", dict[str, Storage])
+# The configuration, keys and backends in force; see proxy.runtime.
+LIVE = web.AppKey("live", Live)
 # Unix seconds; injected so tests can stand exactly on a link's expiry.
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")

@@ -25,8 +25,8 @@ from proxy.errors import (
 from proxy.links import parse_query
 from proxy.ranges import UNSATISFIABLE, parse_range
 from proxy.signing import LinkClaims
-from proxy.state import CLOCK, SETTINGS, SIGNER, STORAGES
-from proxy.storage.base import ObjectMeta
+from proxy.state import CLOCK, LIVE
+from proxy.storage.base import ByteRange, ObjectMeta
 from proxy.streaming import send_body
 from proxy.verification import check_link, validation_report
 
@@ -52,14 +52,26 @@ _ACTIVE_TYPES = frozenset(
 
 async def stream_object(request: web.Request) -> web.StreamResponse:
     """GET and HEAD /api/storage/signed."""
-    app = request.app
     query = parse_query(request.rel_url.raw_query_string)
-    now = app[CLOCK]()
-    check_link(query, app[SIGNER], app[SETTINGS].accounts, now)
-    claims = query.claims
-    storage = app[STORAGES][claims.provider]
-    meta = await storage.stat(claims.filename)
+    now = request.app[CLOCK]()
+    async with request.app[LIVE].use() as rt:
+        check_link(query, rt.signer, rt.accounts, now)
+        claims = query.claims
+        storage = rt.storages[claims.provider]
+        meta = await storage.stat(claims.filename)
+        status, headers, byte_range = _decide(request, meta, claims, now)
+        if status == 304:
+            return web.Response(status=304, headers=headers)
+        response = web.StreamResponse(status=status, headers=headers)
+        return await send_body(request, response, storage, claims.filename, byte_range, meta)
 
+
+def _decide(
+    request: web.Request, meta: ObjectMeta, claims: LinkClaims, now: float
+) -> tuple[int, dict[str, str], ByteRange | None]:
+    """Status (200, 206 or 304), headers and byte range, from the request and metadata alone.
+
+    412 and 416 are raised as errors."""
     headers = _validator_headers(meta, claims, now)
     outcome = evaluate_preconditions(
         if_match=request.headers.get("If-Match"),
@@ -72,7 +84,7 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
     if outcome is Precondition.FAILED:
         raise PreconditionFailed()
     if outcome is Precondition.NOT_MODIFIED:
-        return web.Response(status=304, headers=headers)
+        return 304, headers, None
 
     ranges = request.headers.getall("Range", [])
     # Several Range fields are as malformed as several ranges: serve the whole object.
@@ -89,19 +101,18 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
     headers["Accept-Ranges"] = "bytes"
     if headers["Content-Type"].split(";")[0] in _ACTIVE_TYPES:
         headers["Content-Security-Policy"] = "sandbox"
-    status = 200
-    if decision is not None:
-        status = 206
-        headers["Content-Range"] = decision.content_range(meta.size)
-    response = web.StreamResponse(status=status, headers=headers)
-    return await send_body(request, response, storage, claims.filename, decision, meta)
+    if decision is None:
+        return 200, headers, None
+    headers["Content-Range"] = decision.content_range(meta.size)
+    return 206, headers, decision
 
 
 async def validate_link(request: web.Request) -> web.Response:
     """GET /api/storage/signed/validate: describe a link without touching the backend."""
-    app = request.app
     query = parse_query(request.rel_url.raw_query_string)
-    report = validation_report(query, app[SIGNER], app[SETTINGS].accounts, app[CLOCK]())
+    now = request.app[CLOCK]()
+    async with request.app[LIVE].use() as rt:
+        report = validation_report(query, rt.signer, rt.accounts, now)
     return web.json_response(report)
 
 
