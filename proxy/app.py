@@ -15,12 +15,13 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from proxy import config
+from proxy.auth import Authenticator
 from proxy.config import Settings
 from proxy.errors import ConfigError, ProxyError
-from proxy.handlers import health, signed
+from proxy.handlers import health, issue, signed
 from proxy.links import SIGNED_PATH, redact_query
 from proxy.runtime import Live, build_runtime
-from proxy.state import CLOCK, LIVE
+from proxy.state import AUTH, CLOCK, LIVE
 
 log = logging.getLogger("proxy")
 
@@ -38,6 +39,7 @@ def create_app(
     app = web.Application(middlewares=[error_middleware])
     app[LIVE] = Live()
     app[CLOCK] = clock
+    app[AUTH] = Authenticator(settings.issuing.auth_failures, settings.issuing.auth_window)
     app.cleanup_ctx.append(_runtime(settings))
     if reload_from is not None:
         app.on_startup.append(_reload_on_sighup(reload_from))
@@ -47,6 +49,8 @@ def create_app(
     app.router.add_route("OPTIONS", SIGNED_PATH, signed.preflight)
     app.router.add_get(f"{SIGNED_PATH}/validate", signed.validate_link)
     app.router.add_route("OPTIONS", f"{SIGNED_PATH}/validate", signed.preflight)
+    app.router.add_get("/api/storage", issue.issue_one)
+    app.router.add_post("/api/storage/bulk", issue.issue_bulk)
     app.router.add_get("/healthz", health.healthz)
     return app
 
@@ -57,6 +61,7 @@ def _runtime(settings: Settings) -> Callable[[web.Application], AsyncIterator[No
         await app[LIVE].start(settings)
         yield
         await app[LIVE].close()
+        app[AUTH].close()
 
     return ctx
 
@@ -85,6 +90,7 @@ async def reload_config(app: web.Application, path: str) -> bool:
     try:
         settings = await loop.run_in_executor(None, config.load, path, os.environ)
         await live.replace(await build_runtime(settings, reuse=live.current))
+        app[AUTH].configure(settings.issuing.auth_failures, settings.issuing.auth_window)
     except ConfigError as exc:
         log.error("reload refused, keeping the running configuration: %s", exc)
         return False

@@ -1,4 +1,7 @@
-"""``python -m proxy``: serve, demo, sign, verify, keygen. No business logic here."""
+"""``python -m proxy``: serve, demo, sign, verify, keygen, hash-secret, seal, check.
+
+No business logic here: each command parses its arguments and calls a module.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +20,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from proxy import config
+from proxy import config, sealing
+from proxy.accounts import hash_secret
 from proxy.app import AccessLogger, create_app
 from proxy.durations import parse_ttl
 from proxy.errors import ConfigError, ProxyError
 from proxy.links import SIGNED_PATH, build_url, check_filename, parse_query
 from proxy.signing import LinkClaims, Signer
+from proxy.storage import check_providers
 from proxy.verification import validation_report
 
 DEMO_SAMPLE = "demo/hello.txt"
@@ -54,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument("--check", action="store_true", help="prove every provider works first")
     serve.set_defaults(run=_serve)
 
     demo = sub.add_parser("demo", help="serve a sample file from a local folder, no config needed")
@@ -78,6 +84,21 @@ def _parser() -> argparse.ArgumentParser:
 
     keygen = sub.add_parser("keygen", help="print a new random signing key (32 bytes)")
     keygen.set_defaults(run=_keygen)
+
+    hash_secret = sub.add_parser("hash-secret", help="print the scrypt hash of a secret on stdin")
+    hash_secret.set_defaults(run=_hash_secret)
+
+    seal = sub.add_parser("seal", help="print enc:v1:... for a value on stdin ($PROXY_MASTER_KEY)")
+    seal.add_argument(
+        "--field",
+        required=True,
+        help="the config key it is for, e.g. providers.media.secret_access_key",
+    )
+    seal.set_defaults(run=_seal)
+
+    check = sub.add_parser("check", help="prove each provider's credentials with a real call")
+    check.add_argument("--config", help="TOML file (default: $PROXY_CONFIG)")
+    check.set_defaults(run=_check)
     return parser
 
 
@@ -94,6 +115,8 @@ def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     port = args.port if args.port is not None else settings.server.port
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.check and not _report_checks(settings):
+        return 1
     _run(settings, host, port, args.workers, reload_from=settings.source)
     return 0
 
@@ -264,3 +287,46 @@ def _keygen(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     # 32 random bytes, base64url: 43 characters, whose UTF-8 form is the key.
     print(secrets.token_urlsafe(32))
     return 0
+
+
+def _hash_secret(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    secret = _stdin_value("secret")
+    print(hash_secret(secret))
+    return 0
+
+
+def _seal(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    master = environ.get(sealing.MASTER_KEY_ENV)
+    if not master:
+        raise UsageError(f"set {sealing.MASTER_KEY_ENV} to seal values")
+    value = _stdin_value("value")
+    try:
+        print(sealing.seal(value, args.field, master))
+    except sealing.SealError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def _stdin_value(what: str) -> str:
+    """One value from standard input; a trailing newline is not part of it."""
+    if sys.stdin.isatty():
+        print(f"{what} (end with Enter):", file=sys.stderr)
+        value = sys.stdin.readline()
+    else:
+        value = sys.stdin.read()
+    value = value.removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise UsageError(f"no {what} on standard input")
+    return value
+
+
+def _check(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    return 0 if _report_checks(_settings(args.config, environ)) else 1
+
+
+def _report_checks(settings: config.Settings) -> bool:
+    results = asyncio.run(check_providers(settings))
+    for name, problem in results.items():
+        kind = settings.providers[name].kind
+        print(f"provider {name} ({kind}): {'ok' if problem is None else 'FAILED: ' + problem}")
+    return all(problem is None for problem in results.values())

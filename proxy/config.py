@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from proxy.accounts import Account
+from proxy import sealing
+from proxy.accounts import Account, check_secret_hash
 from proxy.durations import parse_go_duration, parse_ttl
 from proxy.errors import ConfigError
 from proxy.signing import MIN_KEY_BYTES
 
 PROVIDER_KINDS = ("local", "s3")
 ENV_PREFIX = "env:"
-SEALED_PREFIX = "enc:v1:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,14 @@ class SigningSettings:
     default_expiry: int = 86400
     max_expiry: int = 7 * 86400
     vault_signing: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class IssuingSettings:
+    max_body_bytes: int = 1024 * 1024
+    max_items: int = 1000
+    auth_failures: int = 10  # failed authentications allowed per window, per client and per key
+    auth_window: int = 300  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,7 @@ class Settings:
     source: str
     server: ServerSettings
     signing: SigningSettings
+    issuing: IssuingSettings
     providers: Mapping[str, ProviderSettings]
     accounts: Mapping[str, Account]
 
@@ -99,9 +108,10 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str]) -> Settings:
 def parse(data: Mapping[str, Any], source: str, environ: Mapping[str, str]) -> Settings:
     """Build ``Settings`` from an already-decoded TOML document."""
     r = _Reader(environ)
-    r.only(data, "", ("server", "signing", "providers", "accounts"))
+    r.only(data, "", ("server", "signing", "issuing", "providers", "accounts"))
     server_t = r.table(data, "server")
     signing_t = r.table(data, "signing")
+    issuing = _issuing(r, r.table(data, "issuing"))
     providers_t = r.table(data, "providers")
     accounts_t = r.table(data, "accounts")
 
@@ -114,9 +124,29 @@ def parse(data: Mapping[str, Any], source: str, environ: Mapping[str, str]) -> S
         name: _account(r, name, t, providers, signing.max_expiry)
         for name, t in r.subtables(accounts_t, "accounts")
     }
+    seen: dict[str, str] = {}
+    for account in accounts.values():
+        if account.access_key in seen:
+            r.problem(
+                f"accounts.{account.name}.access_key", f"also used by {seen[account.access_key]!r}"
+            )
+        elif account.access_key:
+            seen[account.access_key] = account.name
     if r.problems:
         raise ConfigError(source, r.problems)
-    return Settings(source, server, signing, providers, accounts)
+    return Settings(source, server, signing, issuing, providers, accounts)
+
+
+def _issuing(r: _Reader, t: Mapping[str, Any]) -> IssuingSettings:
+    r.only(t, "issuing", ("max_body_bytes", "max_items", "auth_failures", "auth_window"))
+    return IssuingSettings(
+        max_body_bytes=r.integer(
+            t, "issuing.max_body_bytes", default=1 << 20, low=64, high=64 << 20
+        ),
+        max_items=r.integer(t, "issuing.max_items", default=1000, low=1, high=100_000),
+        auth_failures=r.integer(t, "issuing.auth_failures", default=10, low=1, high=1_000_000),
+        auth_window=r.ttl(t, "issuing.auth_window", default=300),
+    )
 
 
 def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> ServerSettings:
@@ -176,8 +206,6 @@ def _signing(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Si
         if flag not in ("true", "false", "1", "0"):
             r.problem("VAULT_SIGNING", "must be true or false")
         vault_signing = flag in ("true", "1")
-        if not vault_signing:
-            r.problem("VAULT_SIGNING", "false (native presigned URLs) is not supported yet")
     return SigningSettings(
         key=key.encode(),
         previous_keys=tuple(old.encode() for old in previous),
@@ -267,14 +295,25 @@ def _account(
     max_expiry = r.ttl(t, f"{where}.max_expiry", default=None) if "max_expiry" in t else None
     if max_expiry is not None and max_expiry > server_max:
         r.problem(f"{where}.max_expiry", "is longer than signing.max_expiry")
+    access_key = r.string(t, f"{where}.access_key", default="") or None
+    secret_hash = r.string(t, f"{where}.secret_hash", default="") or None
+    if (access_key is None) != (secret_hash is None):
+        r.problem(where, "set both access_key and secret_hash, or neither (links only)")
+    if access_key is not None and not (1 <= len(access_key) <= 128 and access_key.isprintable()):
+        r.problem(f"{where}.access_key", "must be 1-128 printable characters")
+    if secret_hash is not None:
+        try:
+            check_secret_hash(secret_hash)
+        except ValueError as exc:
+            r.problem(f"{where}.secret_hash", str(exc))
     return Account(
         name=name,
         providers=tuple(bound),
         prefix=prefix,
         enabled=r.boolean(t, f"{where}.enabled", default=True),
         max_expiry=max_expiry,
-        access_key=r.string(t, f"{where}.access_key", default="") or None,
-        secret_hash=r.string(t, f"{where}.secret_hash", default="") or None,
+        access_key=access_key,
+        secret_hash=secret_hash,
     )
 
 
@@ -331,9 +370,16 @@ class _Reader:
                 self.problem(key, f"environment variable {var} is not set")
                 return default
             return self.environ[var]
-        if value.startswith(SEALED_PREFIX):
-            self.problem(key, "sealed values (enc:v1:) are not supported yet")
-            return default
+        if value.startswith(sealing.PREFIX):
+            master = self.environ.get(sealing.MASTER_KEY_ENV)
+            if not master:
+                self.problem(key, f"a sealed value needs {sealing.MASTER_KEY_ENV} to be set")
+                return default
+            try:
+                return sealing.unseal(value, key, master)
+            except sealing.SealError as exc:
+                self.problem(key, str(exc))
+                return default
         return value
 
     def string_list(self, t: Mapping[str, Any], key: str, *, default: list[str]) -> list[str]:

@@ -4,13 +4,16 @@
 
     ProxyError                      500 internal
     ├── BadRequest                  400 bad_request
+    ├── Unauthorized                401 unauthorized
     ├── Forbidden                   403
     │   ├── InvalidSignature        403 invalid_signature
     │   ├── Expired                 403 expired
     │   └── Revoked                 403 revoked
     ├── NotFound                    404 not_found
     ├── PreconditionFailed          412 precondition_failed
+    ├── PayloadTooLarge             413 too_large
     ├── RangeNotSatisfiable         416 range_not_satisfiable
+    ├── TooManyRequests             429 too_many_requests
     └── BackendError                502 backend_error
         ├── BackendUnavailable      502 backend_unavailable
         └── BackendTimeout          504 backend_timeout
@@ -48,6 +51,12 @@ class BadRequest(ProxyError):
     default_message = "malformed request"
 
 
+class Unauthorized(ProxyError):
+    status = 401
+    code = "unauthorized"
+    default_message = "invalid credentials"
+
+
 class Forbidden(ProxyError):
     status = 403
     code = "forbidden"
@@ -79,6 +88,22 @@ class PreconditionFailed(ProxyError):
     status = 412
     code = "precondition_failed"
     default_message = "a precondition (If-Match / If-Unmodified-Since) failed"
+
+
+class PayloadTooLarge(ProxyError):
+    status = 413
+    code = "too_large"
+    default_message = "the request body is too large"
+
+
+class TooManyRequests(ProxyError):
+    status = 429
+    code = "too_many_requests"
+    default_message = "too many failed authentications; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.headers["Retry-After"] = str(retry_after)
 
 
 class RangeNotSatisfiable(ProxyError):

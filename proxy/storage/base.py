@@ -61,6 +61,14 @@ class Storage(Protocol):
         """
         ...
 
+    async def check(self) -> None:
+        """Prove with a real, cheap call that the backend answers and the credentials work."""
+        ...
+
+    async def presign(self, key: str, expires_in: int) -> str | None:
+        """The backend's own time-limited URL for ``key`` (native mode), or None if it has none."""
+        ...
+
     async def close(self) -> None:
         """Release pooled clients; called once at shutdown."""
         ...

@@ -73,6 +73,20 @@ class LocalStorage:
             count -= len(chunk)
             yield chunk
 
+    async def check(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._check_root)
+
+    def _check_root(self) -> None:
+        try:
+            with os.scandir(self._root) as entries:
+                next(entries, None)
+        except OSError as exc:
+            raise BackendError(f"the root folder cannot be listed ({exc.strerror})") from exc
+
+    async def presign(self, key: str, expires_in: int) -> str | None:
+        return None  # a disk has no URLs of its own: links are always the proxy's
+
     async def close(self) -> None:
         return None
 

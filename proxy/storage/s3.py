@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # What S3 reports for an object stored without a type; the extension says more.
 _UNTYPED = frozenset({"binary/octet-stream", "application/octet-stream", ""})
-_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 class S3Storage:
@@ -80,6 +80,19 @@ class S3Storage:
         if self._client is None:
             raise BackendUnavailable("the S3 client is not started")
         return self._client
+
+    async def check(self) -> None:
+        with _translate():
+            await self.client.list_objects_v2(Bucket=self._settings.bucket, MaxKeys=1)
+
+    async def presign(self, key: str, expires_in: int) -> str | None:
+        with _translate():
+            url: str = await self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self._settings.bucket, "Key": key},
+                ExpiresIn=expires_in,
+            )
+        return url
 
     async def stat(self, key: str) -> ObjectMeta:
         with _translate():
@@ -132,6 +145,8 @@ def _translate() -> Iterator[None]:
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket":
+            raise BackendError("the bucket does not exist") from exc
         if code in _NOT_FOUND_CODES or status == 404:
             raise NotFound() from exc
         if code == "PreconditionFailed" or status == 412:

@@ -186,7 +186,7 @@ BAD_CONFIGS = [
         "accounts.a.providers: unknown provider 'missing'",
     ),
     ("[signing]\ndefault_expiry = '1y'\n", {}, "signing.default_expiry: unknown unit"),
-    ("[signing]\nkey = 'enc:v1:abc'\n", {}, "signing.key: sealed values"),
+    ("[signing]\nkey = 'enc:v1:abc'\n", {}, "signing.key: a sealed value needs PROXY_MASTER_KEY"),
     ("this is = not toml [", {}, "(file): not valid TOML"),
 ]
 

@@ -1,0 +1,53 @@
+"""Failed-authentication limits over a sliding window, per client and per access key.
+
+Only failures are counted, so a well-behaved client never notices. Memory is
+bounded: at most ``max_tracked`` keys are remembered, the least recently
+failing one is forgotten first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+
+
+class FailureWindow:
+    def __init__(self, limit: int, window: float, max_tracked: int = 100_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_tracked = max_tracked
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def configure(self, limit: int, window: float) -> None:
+        """New limits (on reload); failures already counted stay counted."""
+        self.limit = limit
+        self.window = window
+
+    def retry_after(self, key: str, now: float) -> int:
+        """Seconds until ``key`` may try again; 0 when it may try now."""
+        times = self._failures.get(key)
+        if times is None:
+            return 0
+        self._expire(times, now)
+        if not times:
+            del self._failures[key]
+            return 0
+        if len(times) < self.limit:
+            return 0
+        return max(1, math.ceil(times[0] + self.window - now))
+
+    def fail(self, key: str, now: float) -> None:
+        times = self._failures.pop(key, None)
+        if times is None:
+            times = deque()
+        self._expire(times, now)
+        times.append(now)
+        while len(times) > self.limit:
+            times.popleft()
+        self._failures[key] = times  # most recent failure last
+        while len(self._failures) > self.max_tracked:
+            self._failures.popitem(last=False)
+
+    def _expire(self, times: deque[float], now: float) -> None:
+        while times and times[0] <= now - self.window:
+            times.popleft()
