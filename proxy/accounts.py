@@ -115,6 +115,8 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    if not text.replace("-", "").replace("_", "").isalnum() or not text.isascii():
+        raise ValueError("bad base64")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):

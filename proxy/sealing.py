@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -24,6 +25,7 @@ MIN_MASTER_KEY_BYTES = 32
 _SALT = 16
 _NONCE = 12
 _INFO = b"proxy sealed config value v1"
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class SealError(ValueError):
@@ -40,6 +42,8 @@ def unseal(token: str, field: str, master_key: str) -> str:
     if not token.startswith(PREFIX):
         raise SealError("not a sealed value")
     body = token[len(PREFIX) :]
+    if not _B64URL.fullmatch(body):
+        raise SealError("sealed value is not valid base64url")
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):

@@ -89,14 +89,14 @@ async def make_link(rt: Runtime, account: Account, wanted: LinkRequest, now: flo
 
 def _ttl(rt: Runtime, account: Account, given: object) -> int:
     signing = rt.settings.signing
-    if given is None:
-        ttl = signing.default_expiry
-    else:
-        try:
-            ttl = parse_ttl(given)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise BadRequest(f"uriExpiryTime: {exc}") from None
     limit = min(signing.max_expiry, account.max_expiry or signing.max_expiry)
+    if given is None:
+        # The client asked for nothing in particular: the default, within the account's limit.
+        return min(signing.default_expiry, limit)
+    try:
+        ttl = parse_ttl(given)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise BadRequest(f"uriExpiryTime: {exc}") from None
     if ttl > limit:
         raise BadRequest(f"uriExpiryTime: longer than the maximum of {limit} seconds")
     return ttl

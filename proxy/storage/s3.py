@@ -55,6 +55,8 @@ class S3Storage:
             read_timeout=s.read_timeout,
             retries={"total_max_attempts": s.retries + 1, "mode": "standard"},
             s3={"addressing_style": s.addressing_style},
+            # SigV4 everywhere, presigned URLs included (SigV2 is refused by newer regions).
+            signature_version="s3v4",
             # Whole-object checksums cost CPU on every byte and say nothing about ranges.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",

@@ -1,0 +1,80 @@
+"""Secret hashes and the failure window."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from proxy.accounts import check_secret_hash, hash_secret, verify_secret
+from proxy.ratelimit import FailureWindow
+
+
+def test_hash_round_trip_is_salted_and_parameterised() -> None:
+    first, second = hash_secret("s3cret"), hash_secret("s3cret")
+    assert first != second
+    assert first.startswith("scrypt$32768$8$1$")
+    assert "s3cret" not in first
+    assert verify_secret(first, "s3cret")
+    assert not verify_secret(first, "s3cret ")
+    assert not verify_secret(first, "")
+    cheap = hash_secret("s3cret", n=1024)
+    assert cheap.startswith("scrypt$1024$8$1$")
+    assert verify_secret(cheap, "s3cret")  # the parameters travel with the hash
+
+
+def test_unknown_keys_cost_the_same_work() -> None:
+    known = hash_secret("x")
+
+    def median(stored: str | None) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            verify_secret(stored, "wrong")
+            times.append(time.perf_counter() - start)
+        return sorted(times)[2]
+
+    assert not verify_secret(None, "x")
+    known_t, unknown_t = median(known), median(None)
+    # Both run one full scrypt; a skipped hash would be ~1000x faster.
+    assert unknown_t > known_t / 3
+    assert known_t > unknown_t / 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "bcrypt$2$8$1$AAAA$BBBB",
+        "scrypt$32768$8$1$c2FsdHNhbHQ",
+        "scrypt$1000$8$1$c2FsdHNhbHQ$" + "A" * 43,  # N not a power of two
+        "scrypt$32768$8$1$!!$" + "A" * 43,
+        "scrypt$32768$8$1$c2FsdHNhbHQ$AAAA",  # digest too short
+        "scrypt$1073741824$8$1$c2FsdHNhbHQ$" + "A" * 43,  # would need 1 TiB
+    ],
+)
+def test_malformed_hashes_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - each message is its own case
+        check_secret_hash(text)
+
+
+def test_failure_window_slides() -> None:
+    window = FailureWindow(limit=3, window=60)
+    for t in (0, 10, 20):
+        assert window.retry_after("k", t) == 0
+        window.fail("k", t)
+    assert window.retry_after("k", 21) == 39  # until the failure at t=0 leaves the window
+    assert window.retry_after("other", 21) == 0
+    assert window.retry_after("k", 60) == 0  # t=0 has slid out
+    window.fail("k", 61)
+    assert window.retry_after("k", 62) == 8  # t=10 leaves at 70
+
+
+def test_failure_window_memory_is_bounded() -> None:
+    window = FailureWindow(limit=2, window=60, max_tracked=100)
+    for i in range(1000):
+        window.fail(f"key-{i}", 0)
+    assert len(window._failures) == 100
+    window.fail("key-999", 1)
+    window.fail("key-999", 2)
+    assert window.retry_after("key-999", 3) > 0
