@@ -266,3 +266,39 @@ def test_workers_share_one_port(config_file: Path) -> None:
         assert len(pids) == 2
         assert str(proc.pid) not in pids
     assert proc.returncode == 0
+
+
+def test_hash_secret_reads_stdin_and_prints_a_verifiable_hash() -> None:
+    from proxy.accounts import verify_secret
+
+    secret = "a secret with spaces"
+    result = run("hash-secret", stdin=secret + "\n")
+    assert result.returncode == 0
+    hashed = result.stdout.strip()
+    assert hashed.startswith("scrypt$")
+    assert secret not in result.stdout + result.stderr
+    assert verify_secret(hashed, secret)
+    assert not verify_secret(hashed, secret + "\n")
+    empty = run("hash-secret", stdin="")
+    assert empty.returncode == 2
+    assert "no secret on standard input" in empty.stderr
+
+
+def test_seal_reads_stdin_and_needs_the_master_key() -> None:
+    from proxy import sealing
+
+    master = "m" * 40
+    field = "providers.media.secret_access_key"
+    result = run("seal", "--field", field, env={"PROXY_MASTER_KEY": master}, stdin="s3-secret\n")
+    assert result.returncode == 0
+    token = result.stdout.strip()
+    assert token.startswith("enc:v1:")
+    assert "s3-secret" not in result.stdout
+    assert sealing.unseal(token, field, master) == "s3-secret"
+    env = {k: v for k, v in os.environ.items() if k != "PROXY_MASTER_KEY"}
+    bare = subprocess.run(
+        [PY, "-m", "proxy", "seal", "--field", field],
+        input="x", capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert bare.returncode == 2
+    assert bare.stderr.strip() == "proxy: set PROXY_MASTER_KEY to seal values"
