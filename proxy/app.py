@@ -87,16 +87,21 @@ async def reload_config(app: web.Application, path: str) -> bool:
     """Load ``path`` again and swap it in; a bad file is logged and the old one stays."""
     loop = asyncio.get_running_loop()
     live = app[LIVE]
-    try:
-        settings = await loop.run_in_executor(None, config.load, path, os.environ)
-        await live.replace(await build_runtime(settings, reuse=live.current))
-        app[AUTH].configure(settings.issuing.auth_failures, settings.issuing.auth_window)
-    except ConfigError as exc:
-        log.error("reload refused, keeping the running configuration: %s", exc)
-        return False
-    except ProxyError as exc:
-        log.error("reload refused, a backend did not start: %s", exc.message)
-        return False
+    async with live.reloading:  # one reload at a time, in the order the signals came
+        try:
+            settings = await loop.run_in_executor(None, config.load, path, os.environ)
+            await live.replace(await build_runtime(settings, reuse=live.current))
+            app[AUTH].configure(settings.issuing.auth_failures, settings.issuing.auth_window)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return False
+        except ProxyError as exc:
+            log.error("reload refused, a backend did not start: %s", exc.message)
+            return False
+        except Exception as exc:
+            # The class only: a vendor's message may carry a credential.
+            log.error("reload refused, keeping the running configuration: %s", type(exc).__name__)
+            return False
     log.info("configuration reloaded from %s", path)
     return True
 

@@ -35,6 +35,7 @@ class Authenticator:
         self._pool = ThreadPoolExecutor(hash_threads, thread_name_prefix="scrypt")
         self._pepper = os.urandom(32)
         self._recent: OrderedDict[bytes, float] = OrderedDict()
+        self._inflight: dict[bytes, asyncio.Future[bool]] = {}
 
     def configure(self, failures: int, window: float) -> None:
         self.by_client.configure(failures, window)
@@ -65,19 +66,41 @@ class Authenticator:
         account = accounts.get(access_key)
         stored = account.secret_hash if account else None
         token = self._token(access_key, secret, stored)
-        if not self._remembered(token, now):
-            loop = asyncio.get_running_loop()
-            ok = await loop.run_in_executor(self._pool, verify_secret, stored, secret)
-            if not ok or account is None:
-                self.by_client.fail(client, now)
-                self.by_key.fail(access_key, now)
-                raise Unauthorized()
-            self._remember(token, now)
-        if account is None:  # cannot happen: a remembered token needs a stored hash
+        if not self._remembered(token, now) and not await self._verify_once(
+            token, stored, secret, client, access_key, now
+        ):
+            raise Unauthorized()
+        if account is None:  # cannot happen: a good or remembered secret has a stored hash
             raise Unauthorized()
         if not account.enabled:
             raise Unauthorized("the account is disabled")
         return account
+
+    async def _verify_once(
+        self, token: bytes, stored: str | None, secret: str, client: str, key: str, now: float
+    ) -> bool:
+        """One scrypt per distinct credential at a time, counted as a failure until it passes.
+
+        Counting before hashing is what makes the limit hold against parallel guesses:
+        every attempt in flight already uses up one of the allowed failures.
+        """
+        pending = self._inflight.get(token)
+        if pending is not None:  # the same credential is being checked: share that answer
+            return await asyncio.shield(pending)
+        self.by_client.fail(client, now)
+        self.by_key.fail(key, now)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, verify_secret, stored, secret)
+        self._inflight[token] = future
+        try:
+            ok = await asyncio.shield(future)
+        finally:
+            del self._inflight[token]
+        if ok:
+            self.by_client.forgive(client, now)
+            self.by_key.forgive(key, now)
+            self._remember(token, now)
+        return ok
 
     def _token(self, access_key: str, secret: str, stored: str | None) -> bytes:
         # The stored hash is part of the token, so a changed secret is never remembered.

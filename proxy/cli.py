@@ -117,8 +117,7 @@ def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         raise UsageError("--workers must be at least 1")
     if args.check and not _report_checks(settings):
         return 1
-    _run(settings, host, port, args.workers, reload_from=settings.source)
-    return 0
+    return _run(settings, host, port, args.workers, reload_from=settings.source)
 
 
 def _run(
@@ -127,12 +126,12 @@ def _run(
     port: int,
     workers: int,
     reload_from: str | None = None,
-) -> None:
+) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if workers > 1:
-        _prefork(settings, host, port, workers, reload_from)
-        return
+        return _prefork(settings, host, port, workers, reload_from)
     _run_one(settings, host, port, reuse_port=False, reload_from=reload_from)
+    return 0
 
 
 def _run_one(
@@ -170,34 +169,46 @@ def _run_one(
 
 def _prefork(
     settings: config.Settings, host: str, port: int, workers: int, reload_from: str | None
-) -> None:
+) -> int:
     """N processes on one SO_REUSEPORT port; the kernel spreads connections.
 
-    SIGTERM, SIGINT and SIGHUP (reload) sent to the parent go to every worker."""
+    SIGTERM, SIGINT and SIGHUP (reload) sent to the parent go to every worker once.
+    Workers sit in their own process group, so a terminal's Ctrl-C reaches them only
+    through the parent. The exit status is the first failing worker's.
+    """
     import signal
 
+    forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    # Blocked while forking: a signal now would kill the parent before it can forward.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, forwarded)
     children = []
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the reload handler is in
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
             code = 0
             try:
                 _run_one(settings, host, port, reuse_port=True, reload_from=reload_from)
             except UsageError as exc:
                 print(f"proxy: {exc}", file=sys.stderr)
                 code = 2
+            except BaseException:
+                code = 1
             os._exit(code)
         children.append(pid)
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signum)
+                os.kill(child, signal.SIGTERM if signum == signal.SIGINT else signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for signum in forwarded:
         signal.signal(signum, forward)
-    for child in children:
-        os.waitpid(child, 0)
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children]
+    return next((code for code in codes if code != 0), 0)
 
 
 def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -224,8 +235,7 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     print(f"serving {media} as provider 'local', account 'demo'")
     print(f"signed URL (valid {args.expires_in}):\n  {url}")
     print(f"fetch it:\n  curl -sS '{url}'", flush=True)
-    _run(settings, args.host, args.port, 1)
-    return 0
+    return _run(settings, args.host, args.port, 1)
 
 
 def _sign(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

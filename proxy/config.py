@@ -7,8 +7,11 @@ one ``ConfigError`` that lists every problem found, each named by its key.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +25,9 @@ from proxy.durations import parse_go_duration, parse_ttl
 from proxy.errors import ConfigError
 from proxy.signing import MIN_KEY_BYTES
 
-PROVIDER_KINDS = ("local", "s3")
+PROVIDER_KINDS = ("local", "s3", "gcs", "azure")
+# Ten years: far below what a 12-digit `e` can hold, whatever the clock says.
+MAX_LINK_SECONDS = 10 * 365 * 86400
 ENV_PREFIX = "env:"
 
 
@@ -34,6 +39,7 @@ class ServerSettings:
     cors_allow_origins: tuple[str, ...] = ("*",)
     access_log: bool = True
     chunk_size: int = 256 * 1024
+    client_timeout: float = 60.0  # a client that takes no bytes for this long is cut off
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,34 @@ class S3Provider:
     kind: Literal["s3"] = "s3"
 
 
-ProviderSettings = LocalProvider | S3Provider
+@dataclass(frozen=True, slots=True)
+class GcsProvider:
+    name: str
+    bucket: str
+    endpoint_url: str | None = None  # an emulator; None: Google's API
+    credentials_json: str | None = field(default=None, repr=False)  # None: anonymous (emulator)
+    max_connections: int = 64
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    kind: Literal["gcs"] = "gcs"
+
+
+@dataclass(frozen=True, slots=True)
+class AzureProvider:
+    name: str
+    container: str
+    account_name: str | None = None
+    account_key: str | None = field(default=None, repr=False)
+    connection_string: str | None = field(default=None, repr=False)
+    endpoint_url: str | None = None  # e.g. Azurite's http://127.0.0.1:10000/<account>
+    max_connections: int = 64
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retries: int = 2
+    kind: Literal["azure"] = "azure"
+
+
+ProviderSettings = LocalProvider | S3Provider | GcsProvider | AzureProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +186,15 @@ def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Ser
     r.only(
         t,
         "server",
-        ("host", "port", "public_url", "cors_allow_origins", "access_log", "chunk_size"),
+        (
+            "host",
+            "port",
+            "public_url",
+            "cors_allow_origins",
+            "access_log",
+            "chunk_size",
+            "client_timeout",
+        ),
     )
     host = r.string(t, "server.host", default="127.0.0.1")
     port = r.integer(t, "server.port", default=8085, low=1, high=65535)
@@ -172,6 +213,7 @@ def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Ser
         cors_allow_origins=tuple(origins),
         access_log=r.boolean(t, "server.access_log", default=True),
         chunk_size=r.integer(t, "server.chunk_size", default=256 * 1024, low=4096, high=16 << 20),
+        client_timeout=r.seconds(t, "server.client_timeout", default=60.0),
     )
 
 
@@ -191,6 +233,8 @@ def _signing(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Si
             r.problem(f"signing.previous_keys[{i}]", f"shorter than {MIN_KEY_BYTES} bytes")
 
     max_expiry = r.ttl(t, "signing.max_expiry", default=7 * 86400)
+    if max_expiry > MAX_LINK_SECONDS:
+        r.problem("signing.max_expiry", "must be at most ten years")
     if "DEFAULT_URI_EXPIRY_TIME" in environ:
         default_expiry = r.ttl_value(
             environ["DEFAULT_URI_EXPIRY_TIME"], "DEFAULT_URI_EXPIRY_TIME", 86400
@@ -237,9 +281,7 @@ def _provider(r: _Reader, name: str, t: Mapping[str, Any]) -> ProviderSettings:
                 "read_timeout", "retries",
             ),
         )  # fmt: skip
-        endpoint = r.string(t, f"{where}.endpoint_url", default="") or None
-        if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
-            r.problem(f"{where}.endpoint_url", "must be an http(s) URL")
+        endpoint = _endpoint(r, t, where)
         access = r.string(t, f"{where}.access_key_id", default="") or None
         secret = r.string(t, f"{where}.secret_access_key", default="") or None
         if (access is None) != (secret is None):
@@ -248,14 +290,11 @@ def _provider(r: _Reader, name: str, t: Mapping[str, Any]) -> ProviderSettings:
         if style not in ("auto", "path", "virtual"):
             r.problem(f"{where}.addressing_style", "must be auto, path or virtual")
             style = "auto"
-        bucket = r.string(t, f"{where}.bucket", default="")
-        if not bucket:
-            r.problem(f"{where}.bucket", "required")
         return S3Provider(
             name=name,
-            bucket=bucket,
+            bucket=_required(r, t, f"{where}.bucket"),
             endpoint_url=endpoint,
-            region=r.string(t, f"{where}.region", default="us-east-1"),
+            region=_region(r, t, f"{where}.region"),
             access_key_id=access,
             secret_access_key=secret,
             session_token=r.string(t, f"{where}.session_token", default="") or None,
@@ -265,8 +304,105 @@ def _provider(r: _Reader, name: str, t: Mapping[str, Any]) -> ProviderSettings:
             read_timeout=r.seconds(t, f"{where}.read_timeout", default=30.0),
             retries=r.integer(t, f"{where}.retries", default=2, low=0, high=10),
         )
+    if kind == "gcs":
+        return _gcs(r, name, t)
+    if kind == "azure":
+        return _azure(r, name, t)
     r.problem(f"{where}.kind", f"must be one of {', '.join(PROVIDER_KINDS)}")
     return LocalProvider(name=name, root=Path("/"))
+
+
+def _gcs(r: _Reader, name: str, t: Mapping[str, Any]) -> GcsProvider:
+    where = f"providers.{name}"
+    r.only(
+        t,
+        where,
+        (
+            "kind", "bucket", "endpoint_url", "credentials_file", "credentials_json",
+            "max_connections", "connect_timeout", "read_timeout",
+        ),
+    )  # fmt: skip
+    endpoint = _endpoint(r, t, where)
+    credentials = r.string(t, f"{where}.credentials_json", default="") or None
+    path = r.string(t, f"{where}.credentials_file", default="")
+    if path and credentials:
+        r.problem(where, "set credentials_file or credentials_json, not both")
+    elif path:
+        try:
+            credentials = Path(path).read_text()
+        except OSError as exc:
+            r.problem(f"{where}.credentials_file", f"cannot be read ({exc.strerror})")
+    if credentials is not None:
+        try:
+            doc = json.loads(credentials)
+            if not isinstance(doc, dict) or "client_email" not in doc:
+                raise ValueError
+        except ValueError:
+            key = f"{where}.credentials_file" if path else f"{where}.credentials_json"
+            r.problem(key, "must be a service-account JSON document")
+    elif endpoint is None:
+        r.problem(where, "Google's API needs credentials_file or credentials_json")
+    return GcsProvider(
+        name=name,
+        bucket=_required(r, t, f"{where}.bucket"),
+        endpoint_url=endpoint,
+        credentials_json=credentials,
+        max_connections=r.integer(t, f"{where}.max_connections", default=64, low=1, high=4096),
+        connect_timeout=r.seconds(t, f"{where}.connect_timeout", default=5.0),
+        read_timeout=r.seconds(t, f"{where}.read_timeout", default=30.0),
+    )
+
+
+def _azure(r: _Reader, name: str, t: Mapping[str, Any]) -> AzureProvider:
+    where = f"providers.{name}"
+    r.only(
+        t,
+        where,
+        (
+            "kind", "container", "account_name", "account_key", "connection_string",
+            "endpoint_url", "max_connections", "connect_timeout", "read_timeout", "retries",
+        ),
+    )  # fmt: skip
+    if importlib.util.find_spec("azure.storage.blob") is None:
+        r.problem(f"{where}.kind", "azure needs the azure extra: pip install 'proxy[azure]'")
+    account = r.string(t, f"{where}.account_name", default="") or None
+    key = r.string(t, f"{where}.account_key", default="") or None
+    connection = r.string(t, f"{where}.connection_string", default="") or None
+    if connection is None and (account is None or key is None):
+        r.problem(where, "set connection_string, or account_name and account_key")
+    return AzureProvider(
+        name=name,
+        container=_required(r, t, f"{where}.container"),
+        account_name=account,
+        account_key=key,
+        connection_string=connection,
+        endpoint_url=_endpoint(r, t, where),
+        max_connections=r.integer(t, f"{where}.max_connections", default=64, low=1, high=4096),
+        connect_timeout=r.seconds(t, f"{where}.connect_timeout", default=5.0),
+        read_timeout=r.seconds(t, f"{where}.read_timeout", default=30.0),
+        retries=r.integer(t, f"{where}.retries", default=2, low=0, high=10),
+    )
+
+
+def _region(r: _Reader, t: Mapping[str, Any], key: str) -> str:
+    region = r.string(t, key, default="us-east-1")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", region):
+        r.problem(key, "must look like us-east-1 (lowercase letters, digits, dashes)")
+    return region
+
+
+def _endpoint(r: _Reader, t: Mapping[str, Any], where: str) -> str | None:
+    endpoint = r.string(t, f"{where}.endpoint_url", default="") or None
+    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+        r.problem(f"{where}.endpoint_url", "must be an http(s) URL")
+    return endpoint
+
+
+def _required(r: _Reader, t: Mapping[str, Any], key: str) -> str:
+    value = r.string(t, key, default="")
+    if not value:
+        r.problem(key, "required")
+    return value
 
 
 def _account(
@@ -424,6 +560,10 @@ class _Reader:
     def seconds(self, t: Mapping[str, Any], key: str, *, default: float) -> float:
         """A timeout: a number of seconds or a Go duration."""
         value = t.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, str):
+            value = self._resolve(value, key, str(default))
+            if value.replace(".", "", 1).isdigit():
+                value = float(value)
         if isinstance(value, str):
             try:
                 value = parse_go_duration(value) / 1e9

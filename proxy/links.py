@@ -8,7 +8,7 @@ rule. Anything else is a ``BadRequest`` before any key or backend is touched.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_plus
 
 from proxy.errors import BadRequest
@@ -16,6 +16,7 @@ from proxy.signing import SIGNATURE_LENGTH, LinkClaims
 
 SIGNED_PATH = "/api/storage/signed"
 PARAMS = ("a", "p", "f", "e", "s")
+_LOGGED = frozenset({"a", "p", "f", "e"})
 MAX_NAME_CHARS = 128
 MAX_FILENAME_BYTES = 1024
 # A query this long cannot hold five valid parameters (1024-byte f, percent-encoded,
@@ -31,7 +32,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 @dataclass(frozen=True, slots=True)
 class SignedQuery:
     claims: LinkClaims
-    signature: str
+    signature: str = field(repr=False)
 
 
 def parse_query(raw: str) -> SignedQuery:
@@ -81,8 +82,25 @@ def build_url(public_url: str, claims: LinkClaims, signature: str) -> str:
 
 
 def redact_query(raw: str) -> str:
-    """The query with the signature's value replaced, for logs."""
-    return re.sub(r"(^|&)s=[^&]*", r"\1s=[redacted]", raw)
+    """The query for logs: only the values of ``a``, ``p``, ``f`` and ``e`` are kept.
+
+    Names are compared decoded (``%73`` is ``s``), and unknown pieces are redacted
+    whole, so no spelling of the signature reaches a log.
+    """
+    out = []
+    for piece in raw.split("&"):
+        name, sep, _ = piece.partition("=")
+        try:
+            plain = unquote_plus(name, errors="strict")
+        except UnicodeDecodeError:
+            plain = ""
+        if plain in _LOGGED:
+            out.append(piece)
+        elif plain == "s":
+            out.append(f"{name}{sep}[redacted]")
+        else:  # an unknown name may itself be a pasted signature
+            out.append("[redacted]")
+    return "&".join(out)
 
 
 def _decode(text: str, what: str) -> str:

@@ -48,6 +48,12 @@ class FailureWindow:
         while len(self._failures) > self.max_tracked:
             self._failures.popitem(last=False)
 
+    def forgive(self, key: str, at: float) -> None:
+        """Take back a failure recorded at ``at`` (an attempt that turned out good)."""
+        times = self._failures.get(key)
+        if times is not None and at in times:
+            times.remove(at)
+
     def _expire(self, times: deque[float], now: float) -> None:
         while times and times[0] <= now - self.window:
             times.popleft()

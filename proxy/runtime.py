@@ -8,10 +8,11 @@ the others are closed once the last request of the old runtime is done.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from proxy.accounts import Account
 from proxy.config import ProviderSettings, Settings
@@ -28,8 +29,6 @@ class Runtime:
     storages: Mapping[str, Storage]
     by_access_key: Mapping[str, Account]
     users: int = 0
-    retired: bool = False
-    _to_close: list[Storage] = field(default_factory=list)
 
     @property
     def accounts(self) -> Mapping[str, Account]:
@@ -63,10 +62,16 @@ def _provider(rt: Runtime, name: str) -> ProviderSettings | None:
 
 
 class Live:
-    """Holds the current runtime; hands it to requests and retires old ones."""
+    """Holds the current runtime, hands it to requests, and closes what nobody uses.
+
+    A backend may be shared by several runtimes (reloads carry unchanged ones over),
+    so it is closed only when no runtime that still has requests refers to it.
+    """
 
     def __init__(self) -> None:
         self._current: Runtime | None = None
+        self._retired: list[Runtime] = []
+        self.reloading = asyncio.Lock()
 
     @property
     def current(self) -> Runtime:
@@ -85,27 +90,32 @@ class Live:
             yield rt
         finally:
             rt.users -= 1
-            if rt.retired and rt.users == 0:
-                await _close_leftovers(rt)
+            if rt.users == 0 and rt is not self._current and self._retired:
+                await self._collect()
 
     async def replace(self, new: Runtime) -> None:
-        old, self._current = self.current, new
-        kept = {id(s) for s in new.storages.values()}
-        old._to_close = [s for s in old.storages.values() if id(s) not in kept]
-        old.retired = True
-        if old.users == 0:
-            await _close_leftovers(old)
+        self._retired.append(self.current)
+        self._current = new
+        await self._collect()
 
     async def close(self) -> None:
-        if self._current is not None:
-            for storage in self._current.storages.values():
-                await storage.close()
+        runtimes = [*self._retired, *([self._current] if self._current else [])]
+        self._retired, self._current = [], None
+        await _close_all(runtimes, keep=set())
+
+    async def _collect(self) -> None:
+        idle = [rt for rt in self._retired if rt.users == 0]
+        if not idle:
+            return
+        self._retired = [rt for rt in self._retired if rt.users > 0]
+        in_use = {id(s) for rt in (self.current, *self._retired) for s in rt.storages.values()}
+        await _close_all(idle, keep=in_use)
 
 
-async def _close_leftovers(rt: Runtime) -> None:
-    leftovers, rt._to_close = rt._to_close, []
-    for storage in leftovers:
+async def _close_all(runtimes: list[Runtime], keep: set[int]) -> None:
+    closing = {id(s): s for rt in runtimes for s in rt.storages.values() if id(s) not in keep}
+    for storage in closing.values():
         try:
             await storage.close()
         except Exception:
-            log.exception("closing a replaced backend %s failed", storage.name)
+            log.exception("closing backend %s failed", storage.name)

@@ -8,6 +8,7 @@ failed, instead of keeping a short file that looks complete.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -25,8 +26,13 @@ async def send_body(
     key: str,
     byte_range: ByteRange | None,
     meta: ObjectMeta,
+    client_timeout: float,
 ) -> web.StreamResponse:
-    """Open the backend, send the headers, relay exactly ``Content-Length`` bytes."""
+    """Open the backend, send the headers, relay exactly ``Content-Length`` bytes.
+
+    A client that accepts nothing for ``client_timeout`` seconds is cut off, so it cannot
+    hold a backend connection (and a slot of its pool) for ever.
+    """
     expected = byte_range.length if byte_range else meta.size
     response.content_length = expected
     if request.method == "HEAD" or expected == 0:
@@ -42,9 +48,15 @@ async def send_body(
                 sent += len(chunk)
                 if sent > expected:
                     raise BackendError("the backend sent more bytes than announced")
-                await response.write(chunk)
+                async with asyncio.timeout(client_timeout):
+                    await response.write(chunk)
             if sent != expected:
                 raise BackendError("the backend body ended early")
+        except ConnectionError:
+            pass  # the client went away; leaving the `async with` releases the backend
+        except TimeoutError:
+            log.warning("aborting stream: client read nothing for %ss", client_timeout)
+            abort(request)
         except ProxyError as exc:
             log.warning(
                 "aborting stream: provider=%s error=%s sent=%d of %d",
@@ -54,9 +66,11 @@ async def send_body(
                 expected,
             )
             abort(request)
-        except ConnectionError:
-            # The client went away; leaving the `async with` releases the backend.
-            pass
+        except Exception:
+            # Past the headers nothing else can be said honestly: a 500 now would land
+            # inside the body.
+            log.exception("aborting stream: unexpected error")
+            abort(request)
     return response
 
 

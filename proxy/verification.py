@@ -7,7 +7,6 @@ an expired one nothing about the account's current state.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from proxy.accounts import Account, authorize_link
 from proxy.errors import Expired, InvalidSignature, ProxyError
@@ -38,13 +37,29 @@ def validation_report(
 
 
 def describe(claims: LinkClaims, now: float) -> dict[str, object]:
-    expires_at = datetime.fromtimestamp(claims.expires, tz=UTC)
     return {
         "account": claims.account,
         "provider": claims.provider,
         "filename": claims.filename,
         "expires": claims.expires,
-        "expiresAt": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "expiresAt": utc_iso(claims.expires),
         # An expired link reports 0, not a negative count.
         "expiresIn": max(0, int(claims.expires - now)),
     }
+
+
+def utc_iso(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` for any Unix time ``e`` may hold, past year 9999 too."""
+    days, rest = divmod(seconds, 86400)
+    # Civil date from days since 1970-01-01 (H. Hinnant's algorithm): datetime stops at 9999.
+    z = days + 719468
+    era, doe = divmod(z, 146097)
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (month <= 2)
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"

@@ -128,6 +128,8 @@ def _parse_items(body: bytes, max_items: int) -> list[LinkRequest]:
         doc: Any = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest("the body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply") from None
     if not isinstance(doc, list):
         raise BadRequest("the body must be a JSON array of {filename, provider, uriExpiryTime}")
     if len(doc) > max_items:

@@ -43,11 +43,6 @@ for _ext, _type in {
     ".webp": "image/webp",
 }.items():
     _TYPES.add_type(_type, _ext)
-# Types a browser would run as a document; they get a sandbox so a stored file
-# cannot script the proxy's origin.
-_ACTIVE_TYPES = frozenset(
-    {"text/html", "image/svg+xml", "application/xhtml+xml", "text/xml", "application/xml"}
-)
 
 
 async def stream_object(request: web.Request) -> web.StreamResponse:
@@ -63,7 +58,10 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
         if status == 304:
             return web.Response(status=304, headers=headers)
         response = web.StreamResponse(status=status, headers=headers)
-        return await send_body(request, response, storage, claims.filename, byte_range, meta)
+        timeout = rt.settings.server.client_timeout
+        return await send_body(
+            request, response, storage, claims.filename, byte_range, meta, timeout
+        )
 
 
 def _decide(
@@ -99,8 +97,8 @@ def _decide(
     headers["Content-Type"] = _content_type(meta, claims.filename)
     headers["Content-Disposition"] = content_disposition(claims.filename)
     headers["Accept-Ranges"] = "bytes"
-    if headers["Content-Type"].split(";")[0] in _ACTIVE_TYPES:
-        headers["Content-Security-Policy"] = "sandbox"
+    # Media never needs script; a stored page (or SVG, or +xml) must not run any on our origin.
+    headers["Content-Security-Policy"] = "sandbox"
     if decision is None:
         return 200, headers, None
     headers["Content-Range"] = decision.content_range(meta.size)

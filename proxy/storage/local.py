@@ -1,8 +1,9 @@
 """Local-disk provider: objects are regular files below one root folder.
 
 A key can never name anything outside the root: the joined path is resolved
-(following every symlink) and must still lie inside the resolved root, and the
-final open refuses a symlink swapped in since. All file-system calls run in
+(following every symlink) and must still lie inside the resolved root, and it
+is then opened one component at a time without following any symlink, so one
+swapped in after the check leads nowhere. All file-system calls run in
 the default executor so the event loop never blocks on a slow disk.
 """
 
@@ -22,6 +23,7 @@ from proxy.storage.base import ByteRange, ObjectMeta
 
 # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class LocalStorage:
@@ -92,13 +94,24 @@ class LocalStorage:
 
     def _open_fd(self, key: str) -> int:
         """Open ``key`` for reading, or raise NotFound; runs in an executor."""
-        # `key` already passed the link rules (no '..', no leading '/', no backslash);
-        # resolving still guards against symlinks below the root that point outside it.
+        # `key` already passed the link rules (no '..', no leading '/', no backslash).
+        # Resolving follows symlinks, and the result must still lie inside the root.
         path = os.path.realpath(os.path.join(self._root, key))
         if os.path.commonpath((self._root, path)) != self._root or path == self._root:
             raise NotFound()
+        # The resolved path has no symlinks left; walking it one component at a time with
+        # O_NOFOLLOW means a symlink swapped in after the check cannot lead outside.
+        parts = os.path.relpath(path, self._root).split(os.sep)
         try:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = os.open(self._root, _DIR_FLAGS)
+            try:
+                for part in parts[:-1]:
+                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                    os.close(fd)
+                    fd = next_fd
+                file_fd = os.open(parts[-1], _OPEN_FLAGS, dir_fd=fd)
+            finally:
+                os.close(fd)
         except FileNotFoundError:
             raise NotFound() from None
         except OSError as exc:
@@ -106,12 +119,12 @@ class LocalStorage:
                 raise NotFound() from None
             raise BackendError("the file could not be opened") from exc
         try:
-            if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            if not stat_mod.S_ISREG(os.fstat(file_fd).st_mode):
                 raise NotFound()
         except BaseException:
-            os.close(fd)
+            os.close(file_fd)
             raise
-        return fd
+        return file_fd
 
 
 def _meta(st: os.stat_result) -> ObjectMeta:

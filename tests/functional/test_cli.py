@@ -247,6 +247,10 @@ def test_busy_port_is_one_clear_line(config_file: Path) -> None:
         second = run("serve", "--config", str(config_file), env=KEY_ENV)
         assert second.returncode == 2
         assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+        # Workers that cannot bind make the parent fail too.
+        several = run("serve", "--config", str(config_file), "--workers", "2", env=KEY_ENV)
+        assert several.returncode == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in several.stderr
     finally:
         stop(first)
 

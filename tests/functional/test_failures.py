@@ -67,6 +67,7 @@ async def rig(
         "disk": {"kind": "local", "root": str(tmp_path)},
     }
     doc = settings_doc(providers, cam={"providers": ["s3", "dead", "disk"]})
+    doc["server"]["client_timeout"] = 1
     client = await aiohttp_client(create_app(make_settings(doc), clock=Clock()))
     yield Rig(client, relay, Links(), tmp_path)
     await relay.close()
@@ -198,3 +199,17 @@ async def test_range_goes_down_to_the_backend(rig: Rig) -> None:
     assert resp.status == 206
     assert await resp.read() == BIG[1000:2000]
     assert rig.relay.bytes_down < 64 * 1024
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_frees_the_backend(rig: Rig) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(rig.url("s3", "cam/big.bin")) as resp,
+    ):
+        await resp.content.readexactly(256 * 1024)
+        # Read nothing more: the socket buffers fill, the proxy's writes stall, and after
+        # client_timeout (1 s) it gives up instead of holding the backend connection.
+        assert await rig.relay.wait_closed_all(timeout=15), "backend still held by a stalled client"
+        got, error = await asyncio.wait_for(read_until_failure(resp), timeout=10)
+    assert error is not None
+    assert 256 * 1024 + got < len(BIG)

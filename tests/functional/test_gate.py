@@ -234,3 +234,12 @@ async def test_cors_can_be_limited_to_listed_origins(tmp_path: Path, aiohttp_cli
     assert "Origin" in ok.headers["Vary"]
     other = await client.get("/api/storage/signed", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+async def test_validate_answers_for_the_largest_expiry_the_rules_allow(gate: Gate) -> None:
+    path = gate.links.path("cam", "s3", "cam/clip.mp4", 999999999999)
+    resp = await gate.get(path.replace("/signed?", "/signed/validate?"))
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["valid"] is True
+    assert body["expiresAt"] == "33658-09-27T01:46:39Z"

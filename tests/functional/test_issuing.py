@@ -5,6 +5,7 @@ Secrets are made at run time; only their scrypt hashes reach the config.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import urllib.request
@@ -363,3 +364,27 @@ async def test_native_mode_returns_a_presigned_url_the_backend_serves(
         "/api/storage", headers={**creds, "X-Kerberos-Storage-FileName": "cam/disk.mp4"}
     )
     assert "/api/storage/signed?" in (await disk.json())["data"]
+
+
+async def test_parallel_guesses_cannot_outrun_the_failure_limit(issuer: Issuer) -> None:
+    async def guess(i: int) -> int:
+        resp = await issuer.one("cam/a.mp4", **issuer.creds(secret=f"guess-{i}"))
+        return resp.status
+
+    statuses = await asyncio.gather(*(guess(i) for i in range(20)))
+    assert statuses.count(401) <= 3  # auth_failures = 3, however many arrive at once
+    assert statuses.count(429) >= 17
+
+
+async def test_parallel_requests_with_the_right_secret_all_pass(issuer: Issuer) -> None:
+    # One scrypt is shared by the burst, and none of it counts against the limit.
+    burst = await asyncio.gather(*(issuer.one(f"cam/{i}.mp4") for i in range(10)))
+    assert [r.status for r in burst] == [200] * 10
+
+
+async def test_a_deeply_nested_body_is_a_400(issuer: Issuer) -> None:
+    doc = issuer.doc | {"issuing": {"max_body_bytes": 8 << 20}}
+    await issuer.reload(doc)
+    resp = await issuer.bulk(b"[" * 200_000 + b"]" * 200_000)
+    assert resp.status == 400
+    assert "nested too deeply" in (await resp.json())["data"]

@@ -107,3 +107,32 @@ async def test_sighup_with_a_broken_file_keeps_serving(tmp_path: Path) -> None:
         assert proc.poll() is None
     assert "reload refused, keeping the running configuration" in log.read_text()
     assert "tiny-key-value" not in log.read_text()
+
+
+async def test_a_backend_stays_open_while_any_older_request_uses_it(moto: Any) -> None:
+    from proxy.runtime import Live, build_runtime
+    from tests.support.proxyapp import make_settings, settings_doc
+
+    bucket = moto.new_bucket()
+    moto.client().put_object(Bucket=bucket, Key="cam/x.bin", Body=b"x")
+    s3 = {
+        "kind": "s3",
+        "bucket": bucket,
+        "endpoint_url": moto.endpoint,
+        "access_key_id": "testing",
+        "secret_access_key": "testing",
+    }
+    first = make_settings(settings_doc({"x": s3}, cam={"providers": ["x"]}))
+    changed = make_settings(settings_doc({"x": {**s3, "retries": 0}}, cam={"providers": ["x"]}))
+    live = Live()
+    await live.start(first)
+    async with live.use() as old:  # a stream that began before both reloads
+        x0 = old.storages["x"]
+        await live.replace(await build_runtime(first, reuse=live.current))
+        assert live.current.storages["x"] is x0  # unchanged: carried over
+        await live.replace(await build_runtime(changed, reuse=live.current))
+        assert live.current.storages["x"] is not x0
+        assert (await x0.stat("cam/x.bin")).size == 1  # still open for the old request
+    assert x0._client is None  # closed once its last user finished
+    assert (await live.current.storages["x"].stat("cam/x.bin")).size == 1
+    await live.close()

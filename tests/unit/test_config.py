@@ -115,3 +115,30 @@ def test_problems_never_echo_secret_values(tmp_path: Path) -> None:
         config.parse(d, "file.toml", {})
     assert "short-secret-value" not in str(info.value)
     assert "another-short-secret" not in str(info.value)
+
+
+def test_timeouts_take_env_values_and_durations(tmp_path: Path) -> None:
+    d = doc(tmp_path)
+    d["providers"]["s3"]["read_timeout"] = "env:READ_TIMEOUT"
+    d["providers"]["s3"]["connect_timeout"] = "1500ms"
+    d["server"] = {"client_timeout": 12}
+    s = config.parse(d, "t", {"READ_TIMEOUT": "45s"})
+    s3 = s.providers["s3"]
+    assert isinstance(s3, config.S3Provider)
+    assert s3.read_timeout == 45.0
+    assert s3.connect_timeout == 1.5
+    assert s.server.client_timeout == 12.0
+    assert config.parse(d, "t", {"READ_TIMEOUT": "7"}).providers["s3"].read_timeout == 7.0
+
+
+def test_links_cannot_be_made_to_outlive_ten_years(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"signing\.max_expiry: must be at most ten years"):
+        config.parse(doc(tmp_path, max_expiry="100000h"), "t", {})
+
+
+@pytest.mark.parametrize("region", ["us east 1", "US-EAST-1", "", "eu_west"])
+def test_s3_regions_are_checked_at_load(tmp_path: Path, region: str) -> None:
+    d = doc(tmp_path)
+    d["providers"]["s3"]["region"] = region
+    with pytest.raises(ConfigError, match=r"providers\.s3\.region"):
+        config.parse(d, "t", {})

@@ -116,7 +116,14 @@ def test_build_query_encodes_everything_outside_unreserved() -> None:
     assert parse_query(built).claims == claims
 
 
-def test_redact_query_hides_the_signature_only() -> None:
+def test_redact_query_keeps_only_the_known_unsigned_fields() -> None:
     assert redact_query(q()) == q(s="[redacted]")
     assert SIG not in redact_query("s=" + SIG + "&a=x&s=" + SIG)
-    assert redact_query("as=keep&a=1") == "as=keep&a=1"
+    assert redact_query("%73=" + SIG + "&a=1") == "%73=[redacted]&a=1"  # %73 is s
+    assert redact_query("as=" + SIG + "&a=1") == "[redacted]&a=1"
+    assert redact_query(SIG + "&a=1") == "[redacted]&a=1"
+    assert redact_query("a=x&f=cam%2Fa.mp4&e=9") == "a=x&f=cam%2Fa.mp4&e=9"
+
+
+def test_signed_query_repr_hides_the_signature() -> None:
+    assert SIG not in repr(parse_query(q()))

@@ -107,3 +107,24 @@ def test_keys_shorter_than_32_bytes_are_refused(short: bytes) -> None:
 def test_repr_shows_no_key() -> None:
     assert KEY.decode() not in repr(Signer(KEY))
     assert "test-signing" not in repr(Signer(KEY))
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [0, 1, 86399, 86400, 951782400, 1777032108, 4102444800, 253402300799, 1234567890, 68256000],
+)
+def test_utc_iso_matches_datetime(seconds: int) -> None:
+    from datetime import UTC, datetime
+
+    from proxy.verification import utc_iso
+
+    assert utc_iso(seconds) == datetime.fromtimestamp(seconds, tz=UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def test_utc_iso_goes_past_year_9999() -> None:
+    from proxy.verification import utc_iso
+
+    assert utc_iso(999999999999) == "33658-09-27T01:46:39Z"
+    assert utc_iso(253402300800) == "10000-01-01T00:00:00Z"
