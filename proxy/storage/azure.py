@@ -1,0 +1,178 @@
+"""Azure Blob provider through azure-storage-blob (aio); the ``azure`` extra.
+
+Ranges go down as explicit offset and length (never a suffix form, which
+Azurite mishandles). The downloader reads each request into memory whole, so
+its first and later requests are sized to the proxy's chunk size: a range read
+never fetches more than it must, and a stream holds one chunk at a time. The
+GET carries ``If-Match`` with the ETag that ``stat`` saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from azure.core import MatchConditions
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseTimeoutError,
+)
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+
+from proxy.config import AzureProvider
+from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
+from proxy.storage.base import ByteRange, ObjectMeta
+
+_UNTYPED = frozenset({"application/octet-stream", "binary/octet-stream", ""})
+
+
+class AzureStorage:
+    def __init__(self, settings: AzureProvider, chunk_size: int = 256 * 1024) -> None:
+        self.name = settings.name
+        self._settings = settings
+        # Azure's downloader buffers each request whole: 1 MiB keeps that small and the
+        # number of requests per stream reasonable.
+        self._get_size = max(chunk_size, 1024 * 1024)
+        self._session: aiohttp.ClientSession | None = None
+        self._service: BlobServiceClient | None = None
+        self._container: ContainerClient | None = None
+
+    def __repr__(self) -> str:
+        return f"AzureStorage({self.name!r}, container={self._settings.container!r})"
+
+    async def start(self) -> None:
+        s = self._settings
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=s.max_connections)
+        )
+        # Timeouts go on the transport itself: a transport passed in ignores the client's.
+        transport = AioHttpTransport(
+            session=self._session,
+            session_owner=False,
+            connection_timeout=s.connect_timeout,
+            read_timeout=s.read_timeout,
+        )
+        options: dict[str, Any] = {
+            "transport": transport,
+            "max_single_get_size": self._get_size,
+            "max_chunk_get_size": self._get_size,
+            "retry_total": s.retries,
+        }
+        if s.connection_string:
+            self._service = BlobServiceClient.from_connection_string(s.connection_string, **options)
+        else:
+            url = s.endpoint_url or f"https://{s.account_name}.blob.core.windows.net"
+            credential = AzureNamedKeyCredential(s.account_name or "", s.account_key or "")
+            self._service = BlobServiceClient(url, credential=credential, **options)
+        self._container = self._service.get_container_client(s.container)
+
+    async def close(self) -> None:
+        if self._service is not None:
+            await self._service.close()
+        if self._session is not None:
+            await self._session.close()
+        self._service = self._container = None
+        self._session = None
+
+    @property
+    def container(self) -> ContainerClient:
+        if self._container is None:
+            raise BackendUnavailable("the Azure client is not started")
+        return self._container
+
+    async def check(self) -> None:
+        with _translate():
+            await self.container.get_container_properties()
+
+    async def stat(self, key: str) -> ObjectMeta:
+        with _translate():
+            props = await self.container.get_blob_client(key).get_blob_properties()
+        content_type = props.content_settings.content_type or ""
+        modified = props.last_modified
+        return ObjectMeta(
+            size=props.size,
+            etag=props.etag if props.etag.startswith('"') else f'"{props.etag}"',
+            last_modified=modified.astimezone(UTC) if modified else None,
+            content_type=None if content_type in _UNTYPED else content_type,
+        )
+
+    @asynccontextmanager
+    async def open(
+        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        offset = byte_range.start if byte_range else 0
+        length = byte_range.length if byte_range else meta.size
+        with _translate():
+            downloader = await self.container.get_blob_client(key).download_blob(
+                offset=offset,
+                length=length,
+                etag=meta.etag,
+                match_condition=MatchConditions.IfNotModified,
+                max_concurrency=1,
+            )
+        yield self._chunks(downloader)
+
+    async def _chunks(self, downloader: Any) -> AsyncIterator[bytes]:
+        chunks = downloader.chunks()
+        while True:
+            with _translate():
+                try:
+                    chunk: bytes = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+            yield chunk
+
+    async def presign(self, key: str, expires_in: int) -> str | None:
+        """A read-only SAS URL for the blob, valid for ``expires_in`` seconds."""
+        s = self._settings
+        service = self._service
+        if service is None:
+            raise BackendUnavailable("the Azure client is not started")
+        credential = service.credential
+        account_key = getattr(credential, "account_key", None) or s.account_key
+        if not account_key:
+            raise BackendError("native Azure URLs need the account key")
+        sas = generate_blob_sas(
+            account_name=service.account_name or s.account_name or "",
+            container_name=s.container,
+            blob_name=key,
+            account_key=account_key,
+            permission=BlobSasPermissions(read=True),
+            expiry=datetime.now(UTC) + timedelta(seconds=expires_in),
+        )
+        return f"{self.container.get_blob_client(key).url}?{sas}"
+
+
+@contextmanager
+def _translate() -> Iterator[None]:
+    """Map Azure SDK errors onto the proxy's tree; vendor detail stays in ``__cause__``."""
+    try:
+        yield
+    except ProxyError:
+        raise
+    except ResourceNotFoundError as exc:
+        code = getattr(exc, "error_code", None)
+        if code == "ContainerNotFound":
+            raise BackendError("the container does not exist") from exc
+        raise NotFound() from exc
+    except ResourceModifiedError as exc:
+        raise BackendError("the object changed while it was being served") from exc
+    except ClientAuthenticationError as exc:
+        raise BackendError("the storage backend refused the proxy's credentials") from exc
+    except (ServiceRequestTimeoutError, ServiceResponseTimeoutError, TimeoutError) as exc:
+        raise BackendTimeout() from exc
+    except ServiceRequestError as exc:
+        raise BackendUnavailable() from exc
+    except (AzureError, aiohttp.ClientError, OSError) as exc:
+        raise BackendError() from exc
