@@ -20,6 +20,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
+    HttpResponseError,
     ResourceModifiedError,
     ResourceNotFoundError,
     ServiceRequestError,
@@ -170,6 +171,10 @@ def _translate() -> Iterator[None]:
         raise BackendError("the object changed while it was being served") from exc
     except ClientAuthenticationError as exc:
         raise BackendError("the storage backend refused the proxy's credentials") from exc
+    except HttpResponseError as exc:
+        if exc.status_code in (401, 403):
+            raise BackendError("the storage backend refused the proxy's credentials") from exc
+        raise BackendError() from exc
     except (ServiceRequestTimeoutError, ServiceResponseTimeoutError, TimeoutError) as exc:
         raise BackendTimeout() from exc
     except ServiceRequestError as exc:

@@ -72,12 +72,15 @@ class GcsStorage:
         return self._client
 
     async def check(self) -> None:
-        with _translate():
-            await self.client.list_objects(
-                self._settings.bucket,
-                params={"maxResults": "1"},
-                timeout=self._timeout,  # type: ignore[arg-type]
-            )
+        try:
+            with _translate():
+                await self.client.list_objects(
+                    self._settings.bucket,
+                    params={"maxResults": "1"},
+                    timeout=self._timeout,  # type: ignore[arg-type]
+                )
+        except NotFound:
+            raise BackendError("the bucket does not exist") from None
 
     async def stat(self, key: str) -> ObjectMeta:
         with _translate():

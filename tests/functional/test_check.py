@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -123,3 +124,47 @@ def test_serve_check_starts_when_all_are_good(tmp_path: Path, strict_moto: dict[
         out = proc.stdout.read().decode()
         proc.stdout.close()
     assert "provider good (s3): ok" in out
+
+
+def test_check_covers_gcs_and_azure(tmp_path: Path, gcs: Any, azurite: Any) -> None:
+    bucket = gcs.new_bucket()
+    container = azurite.new_container()
+    azure = {
+        "kind": "azure",
+        "container": container,
+        "endpoint_url": azurite.endpoint,
+        "account_name": azurite.account,
+        "account_key": "env:AZURE_KEY",
+        "retries": 0,
+    }
+    doc = {
+        "signing": {"key": KEY},
+        "providers": {
+            "gcs-good": {"kind": "gcs", "bucket": bucket, "endpoint_url": gcs.endpoint},
+            "gcs-nobucket": {
+                "kind": "gcs",
+                "bucket": "no-such-bucket",
+                "endpoint_url": gcs.endpoint,
+            },
+            "az-good": azure,
+            "az-badkey": {**azure, "account_key": "env:WRONG_KEY"},
+            "az-nocontainer": {**azure, "container": "no-such-container"},
+        },
+    }
+    path = tmp_path / "proxy.toml"
+    path.write_text(toml.dumps(doc))
+    wrong = base64.b64encode(b"w" * 64).decode()
+    env = {**os.environ, "AZURE_KEY": azurite.key, "WRONG_KEY": wrong}
+    result = subprocess.run(
+        [sys.executable, "-m", "proxy", "check", "--config", str(path)],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert sorted(result.stdout.strip().splitlines()) == [
+        "provider az-badkey (azure): FAILED: the storage backend refused the proxy's credentials",
+        "provider az-good (azure): ok",
+        "provider az-nocontainer (azure): FAILED: the container does not exist",
+        "provider gcs-good (gcs): ok",
+        "provider gcs-nobucket (gcs): FAILED: the bucket does not exist",
+    ]
+    assert azurite.key not in result.stdout + result.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import MotoServer
+from tests.contract.conftest import KINDS, Backend, make_backend
 from tests.support import toml
 from tests.support.procs import free_port, peak_rss_kib, started
 from tests.support.proxyapp import KEY, Links
@@ -54,32 +54,29 @@ async def fetch(session: aiohttp.ClientSession, url: str, pause: float) -> tuple
     return got, digest.hexdigest()
 
 
+def upload(backend: Backend, root: Path) -> None:
+    for name in ("big.bin", "warm.bin"):
+        backend.put(f"cam/{name}", (root / "cam" / name).read_bytes())
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("provider", ["disk", "s3"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_large_stream_keeps_server_memory_bounded(
-    provider: str, big: tuple[Path, str], moto: MotoServer, tmp_path: Path
+    kind: str, big: tuple[Path, str], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     root, expected = big
-    bucket = moto.new_bucket()
-    if provider == "s3":
-        s3 = moto.client()
-        s3.upload_file(str(root / "cam" / "big.bin"), bucket, "cam/big.bin")
-        s3.upload_file(str(root / "cam" / "warm.bin"), bucket, "cam/warm.bin")
+    if kind == "local":
+        provider: dict[str, object] = {"kind": "local", "root": str(root)}
+    else:
+        backend = make_backend(kind, request)
+        upload(backend, root)
+        provider = backend.provider
     port = free_port()
     doc = {
         "server": {"host": "127.0.0.1", "port": port, "access_log": False},
         "signing": {"key": KEY},
-        "providers": {
-            "disk": {"kind": "local", "root": str(root)},
-            "s3": {
-                "kind": "s3",
-                "bucket": bucket,
-                "endpoint_url": moto.endpoint,
-                "access_key_id": "testing",
-                "secret_access_key": "testing",
-            },
-        },
-        "accounts": {"cam": {"providers": [provider]}},
+        "providers": {"store": provider},
+        "accounts": {"cam": {"providers": ["store"]}},
     }
     config = tmp_path / "proxy.toml"
     config.write_text(toml.dumps(doc))
@@ -90,12 +87,12 @@ async def test_large_stream_keeps_server_memory_bounded(
         async with aiohttp.ClientSession() as session:
             # Warm up: the backend client, its pool and the buffers exist before the baseline.
             for _ in range(3):
-                await fetch(session, base + links.path("cam", provider, "cam/warm.bin"), 0)
+                await fetch(session, base + links.path("cam", "store", "cam/warm.bin"), 0)
             idle = peak_rss_kib(proc.pid)
-            got, digest = await fetch(session, base + links.path("cam", provider, "cam/big.bin"), 2)
+            got, digest = await fetch(session, base + links.path("cam", "store", "cam/big.bin"), 2)
         peak = peak_rss_kib(proc.pid)
     assert got == SIZE
     assert digest == expected
     grew = peak - idle
-    print(f"{provider}: idle peak {idle} KiB, streaming peak {peak} KiB, +{grew} KiB")
+    print(f"{kind}: idle peak {idle} KiB, streaming peak {peak} KiB, +{grew} KiB")
     assert grew < LIMIT_KIB, f"server grew by {grew} KiB while streaming {SIZE >> 20} MiB"
