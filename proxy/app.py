@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -11,7 +10,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from proxy import config
@@ -19,9 +17,12 @@ from proxy.auth import Authenticator
 from proxy.config import Settings
 from proxy.errors import ConfigError, ProxyError
 from proxy.handlers import health, issue, signed
-from proxy.links import SIGNED_PATH, redact_query
+from proxy.links import SIGNED_PATH
+from proxy.metrics import Metrics
 from proxy.runtime import Live, build_runtime
-from proxy.state import AUTH, CLOCK, LIVE
+from proxy.state import AUTH, CLOCK, LIVE, METRICS, RELAY
+from proxy.streaming import Relay
+from proxy.telemetry import echo_request_id, telemetry_middleware
 
 log = logging.getLogger("proxy")
 
@@ -36,14 +37,17 @@ def create_app(
     reload_from: str | None = None,
 ) -> web.Application:
     """The application; with ``reload_from``, SIGHUP re-reads that file without a restart."""
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=[telemetry_middleware, error_middleware])
     app[LIVE] = Live()
+    app[METRICS] = Metrics()
+    app[RELAY] = Relay(app[METRICS])
     app[CLOCK] = clock
     app[AUTH] = Authenticator(settings.issuing.auth_failures, settings.issuing.auth_window)
     app.cleanup_ctx.append(_runtime(settings))
     if reload_from is not None:
         app.on_startup.append(_reload_on_sighup(reload_from))
     app.on_response_prepare.append(_common_headers)
+    app.on_response_prepare.append(echo_request_id)
 
     app.router.add_get(SIGNED_PATH, signed.stream_object)  # and HEAD
     app.router.add_route("OPTIONS", SIGNED_PATH, signed.preflight)
@@ -151,24 +155,3 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
         if origin in allowed:
             response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Expose-Headers"] = _EXPOSED
-
-
-class AccessLogger(AbstractAccessLogger):
-    """One JSON line per request; the signature in the query is redacted."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        query = request.rel_url.raw_query_string
-        path = request.rel_url.raw_path + ("?" + redact_query(query) if query else "")
-        self.logger.info(
-            json.dumps(
-                {
-                    "method": request.method,
-                    "path": path,
-                    "status": response.status,
-                    "bytes": response.body_length,
-                    "duration_ms": round(time * 1000, 3),
-                    "remote": request.remote,
-                },
-                separators=(",", ":"),
-            )
-        )

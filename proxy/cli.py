@@ -22,12 +22,13 @@ from aiohttp import web
 
 from proxy import config, sealing
 from proxy.accounts import hash_secret
-from proxy.app import AccessLogger, create_app
+from proxy.app import create_app
 from proxy.durations import parse_ttl
 from proxy.errors import ConfigError, ProxyError
 from proxy.links import SIGNED_PATH, build_url, check_filename, parse_query
 from proxy.signing import LinkClaims, Signer
 from proxy.storage import check_providers
+from proxy.telemetry import AccessLogger
 from proxy.verification import validation_report
 
 DEMO_SAMPLE = "demo/hello.txt"

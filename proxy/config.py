@@ -40,6 +40,12 @@ class ServerSettings:
     access_log: bool = True
     chunk_size: int = 256 * 1024
     client_timeout: float = 60.0  # a client that takes no bytes for this long is cut off
+    backend_timeout: float = 15.0  # to a backend's metadata answer or a body's first byte
+    max_streams: int = 1000  # bodies relayed at once by one process; then 503
+    max_header_bytes: int = 8190  # request line and each header field
+    keepalive_timeout: float = 75.0
+    shutdown_grace: float = 30.0  # SIGTERM: in-flight requests get this long to finish
+    check_interval: float = 30.0  # how often /readyz's provider checks run
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,15 +193,11 @@ def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Ser
         t,
         "server",
         (
-            "host",
-            "port",
-            "public_url",
-            "cors_allow_origins",
-            "access_log",
-            "chunk_size",
-            "client_timeout",
+            "host", "port", "public_url", "cors_allow_origins", "access_log", "chunk_size",
+            "client_timeout", "backend_timeout", "max_streams", "max_header_bytes",
+            "keepalive_timeout", "shutdown_grace", "check_interval",
         ),
-    )
+    )  # fmt: skip
     host = r.string(t, "server.host", default="127.0.0.1")
     port = r.integer(t, "server.port", default=8085, low=1, high=65535)
     public_url = environ.get("VAULT_PUBLIC_URL") or r.string(
@@ -214,6 +216,14 @@ def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Ser
         access_log=r.boolean(t, "server.access_log", default=True),
         chunk_size=r.integer(t, "server.chunk_size", default=256 * 1024, low=4096, high=16 << 20),
         client_timeout=r.seconds(t, "server.client_timeout", default=60.0),
+        backend_timeout=r.seconds(t, "server.backend_timeout", default=15.0),
+        max_streams=r.integer(t, "server.max_streams", default=1000, low=1, high=1_000_000),
+        max_header_bytes=r.integer(
+            t, "server.max_header_bytes", default=8190, low=1024, high=1 << 20
+        ),
+        keepalive_timeout=r.seconds(t, "server.keepalive_timeout", default=75.0),
+        shutdown_grace=r.seconds(t, "server.shutdown_grace", default=30.0),
+        check_interval=r.seconds(t, "server.check_interval", default=30.0),
     )
 
 

@@ -14,6 +14,7 @@
     ├── PayloadTooLarge             413 too_large
     ├── RangeNotSatisfiable         416 range_not_satisfiable
     ├── TooManyRequests             429 too_many_requests
+    ├── ServiceUnavailable          503 unavailable
     └── BackendError                502 backend_error
         ├── BackendUnavailable      502 backend_unavailable
         └── BackendTimeout          504 backend_timeout
@@ -114,6 +115,16 @@ class RangeNotSatisfiable(ProxyError):
     def __init__(self, size: int) -> None:
         super().__init__()
         self.headers["Content-Range"] = f"bytes */{size}"
+
+
+class ServiceUnavailable(ProxyError):
+    status = 503
+    code = "unavailable"
+    default_message = "the proxy is at its stream limit; try again shortly"
+
+    def __init__(self, retry_after: int = 1, message: str | None = None) -> None:
+        super().__init__(message)
+        self.headers["Retry-After"] = str(retry_after)
 
 
 class BackendError(ProxyError):

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from proxy.auth import Authenticator
+from proxy.metrics import Metrics
 from proxy.runtime import Live
+from proxy.streaming import Relay
 
 # The configuration, keys and backends in force; see proxy.runtime.
 LIVE = web.AppKey("live", Live)
@@ -15,3 +17,12 @@ LIVE = web.AppKey("live", Live)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 # Failure limits and hashing for the issuing endpoints; survives reloads.
 AUTH = web.AppKey("auth", Authenticator)
+# This process's metrics registry.
+METRICS = web.AppKey("metrics", Metrics)
+# This process's body relay (and its count of open streams).
+RELAY = web.AppKey("relay", Relay)
+
+# What a request's telemetry knows about it (see proxy.telemetry).
+REQUEST_ID = web.RequestKey("request_id", str)
+LINK_ACCOUNT = web.RequestKey("link_account", str)
+LINK_PROVIDER = web.RequestKey("link_provider", str)

@@ -10,68 +10,132 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from proxy.errors import BackendError, ProxyError
+from proxy.errors import BackendError, BackendTimeout, ProxyError, ServiceUnavailable
+from proxy.links import SIGNED_PATH
+from proxy.metrics import Metrics
 from proxy.storage.base import ByteRange, ObjectMeta, Storage
 
 log = logging.getLogger("proxy.streaming")
 
 
-async def send_body(
-    request: web.Request,
-    response: web.StreamResponse,
-    storage: Storage,
-    key: str,
-    byte_range: ByteRange | None,
-    meta: ObjectMeta,
-    client_timeout: float,
-) -> web.StreamResponse:
-    """Open the backend, send the headers, relay exactly ``Content-Length`` bytes.
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_streams: int  # bodies relayed at once by this process; past that, 503
+    backend_timeout: float  # to the first byte of the body
+    client_timeout: float  # a client that takes nothing for this long is cut off
 
-    A client that accepts nothing for ``client_timeout`` seconds is cut off, so it cannot
-    hold a backend connection (and a slot of its pool) for ever.
-    """
-    expected = byte_range.length if byte_range else meta.size
-    response.content_length = expected
-    if request.method == "HEAD" or expected == 0:
-        await response.prepare(request)
+
+class Relay:
+    """Sends object bodies for one process, and counts what happens to them."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.active = 0
+
+    @contextmanager
+    def _slot(self, limit: int) -> Iterator[None]:
+        if self.active >= limit:
+            self.metrics.rejected_streams.inc()
+            raise ServiceUnavailable(retry_after=1)
+        self.active += 1
+        self.metrics.active_streams.inc()
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self.metrics.active_streams.dec()
+
+    async def send(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        storage: Storage,
+        key: str,
+        byte_range: ByteRange | None,
+        meta: ObjectMeta,
+        limits: Limits,
+    ) -> web.StreamResponse:
+        """Open the backend, send the headers, relay exactly ``Content-Length`` bytes."""
+        expected = byte_range.length if byte_range else meta.size
+        response.content_length = expected
+        if request.method == "HEAD" or expected == 0:
+            await response.prepare(request)
+            return response
+        with self._slot(limits.max_streams):
+            async with AsyncExitStack() as stack:
+                chunks = await self._open(stack, storage, key, byte_range, meta, limits)
+                await response.prepare(request)
+                await self._relay(request, response, storage.name, chunks, expected, limits)
         return response
 
-    # Opening can still fail with a status (404 if the object just vanished, 502, 504).
-    async with storage.open(key, byte_range, meta) as chunks:
-        await response.prepare(request)
+    async def _open(
+        self,
+        stack: AsyncExitStack,
+        storage: Storage,
+        key: str,
+        byte_range: ByteRange | None,
+        meta: ObjectMeta,
+        limits: Limits,
+    ) -> AsyncIterator[bytes]:
+        """The body's chunks; failing here is still a status (404, 502, 504)."""
+        with self.metrics.backend_seconds.labels(storage.name, "open").time():
+            try:
+                async with asyncio.timeout(limits.backend_timeout):
+                    return await stack.enter_async_context(storage.open(key, byte_range, meta))
+            except TimeoutError:
+                raise BackendTimeout() from None
+
+    async def _relay(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        provider: str,
+        chunks: AsyncIterator[bytes],
+        expected: int,
+        limits: Limits,
+    ) -> None:
+        """Past the headers: every failure ends in an aborted connection, never a 500."""
+        metrics = self.metrics
         sent = 0
         try:
             async for chunk in chunks:
                 sent += len(chunk)
                 if sent > expected:
                     raise BackendError("the backend sent more bytes than announced")
-                async with asyncio.timeout(client_timeout):
+                async with asyncio.timeout(limits.client_timeout):
                     await response.write(chunk)
             if sent != expected:
                 raise BackendError("the backend body ended early")
         except ConnectionError:
-            pass  # the client went away; leaving the `async with` releases the backend
+            # The client went away; the caller's exit releases the backend.
+            metrics.stream_aborts.labels("client_gone").inc()
         except TimeoutError:
-            log.warning("aborting stream: client read nothing for %ss", client_timeout)
+            log.warning("aborting stream: client took nothing for %ss", limits.client_timeout)
+            metrics.stream_aborts.labels("client_timeout").inc()
             abort(request)
         except ProxyError as exc:
             log.warning(
                 "aborting stream: provider=%s error=%s sent=%d of %d",
-                storage.name,
+                provider,
                 exc.code,
                 sent,
                 expected,
             )
+            metrics.stream_aborts.labels("backend").inc()
+            metrics.backend_errors.labels(provider, exc.code).inc()
             abort(request)
         except Exception:
-            # Past the headers nothing else can be said honestly: a 500 now would land
-            # inside the body.
             log.exception("aborting stream: unexpected error")
+            metrics.stream_aborts.labels("internal").inc()
             abort(request)
-    return response
+        finally:
+            metrics.bytes_sent.labels(SIGNED_PATH).inc(sent)
 
 
 def abort(request: web.Request) -> None:

@@ -9,6 +9,7 @@ metadata before a single body byte is read.
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import posixpath
 from datetime import UTC
@@ -19,15 +20,19 @@ from aiohttp import web
 
 from proxy.conditional import Precondition, evaluate_preconditions, if_range_matches
 from proxy.errors import (
+    BackendError,
+    BackendTimeout,
     PreconditionFailed,
+    ProxyError,
     RangeNotSatisfiable,
 )
 from proxy.links import parse_query
 from proxy.ranges import UNSATISFIABLE, parse_range
+from proxy.runtime import Runtime
 from proxy.signing import LinkClaims
-from proxy.state import CLOCK, LIVE
-from proxy.storage.base import ByteRange, ObjectMeta
-from proxy.streaming import send_body
+from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY
+from proxy.storage.base import ByteRange, ObjectMeta, Storage
+from proxy.streaming import Limits
 from proxy.verification import check_link, validation_report
 
 _TYPES = mimetypes.MimeTypes(filenames=())
@@ -47,21 +52,49 @@ for _ext, _type in {
 
 async def stream_object(request: web.Request) -> web.StreamResponse:
     """GET and HEAD /api/storage/signed."""
-    query = parse_query(request.rel_url.raw_query_string)
-    now = request.app[CLOCK]()
-    async with request.app[LIVE].use() as rt:
-        check_link(query, rt.signer, rt.accounts, now)
-        claims = query.claims
+    app = request.app
+    now = app[CLOCK]()
+    async with app[LIVE].use() as rt:
+        claims = _checked_claims(request, rt, now)
         storage = rt.storages[claims.provider]
-        meta = await storage.stat(claims.filename)
+        server = rt.settings.server
+        meta = await _stat(request, storage, claims.filename, server.backend_timeout)
         status, headers, byte_range = _decide(request, meta, claims, now)
         if status == 304:
             return web.Response(status=304, headers=headers)
         response = web.StreamResponse(status=status, headers=headers)
-        timeout = rt.settings.server.client_timeout
-        return await send_body(
-            request, response, storage, claims.filename, byte_range, meta, timeout
+        limits = Limits(server.max_streams, server.backend_timeout, server.client_timeout)
+        return await app[RELAY].send(
+            request, response, storage, claims.filename, byte_range, meta, limits
         )
+
+
+def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims:
+    """Parse and check the link, counting refusals by reason (never by link)."""
+    metrics = request.app[METRICS]
+    try:
+        query = parse_query(request.rel_url.raw_query_string)
+        request[LINK_ACCOUNT] = query.claims.account
+        request[LINK_PROVIDER] = query.claims.provider
+        check_link(query, rt.signer, rt.accounts, now)
+    except ProxyError as exc:
+        metrics.link_refusals.labels(exc.code).inc()
+        raise
+    return query.claims
+
+
+async def _stat(request: web.Request, storage: Storage, key: str, seconds: float) -> ObjectMeta:
+    metrics = request.app[METRICS]
+    try:
+        with metrics.backend_seconds.labels(storage.name, "stat").time():
+            async with asyncio.timeout(seconds):
+                return await storage.stat(key)
+    except TimeoutError:
+        metrics.backend_errors.labels(storage.name, BackendTimeout.code).inc()
+        raise BackendTimeout() from None
+    except BackendError as exc:
+        metrics.backend_errors.labels(storage.name, exc.code).inc()
+        raise
 
 
 def _decide(
@@ -108,6 +141,8 @@ def _decide(
 async def validate_link(request: web.Request) -> web.Response:
     """GET /api/storage/signed/validate: describe a link without touching the backend."""
     query = parse_query(request.rel_url.raw_query_string)
+    request[LINK_ACCOUNT] = query.claims.account
+    request[LINK_PROVIDER] = query.claims.provider
     now = request.app[CLOCK]()
     async with request.app[LIVE].use() as rt:
         report = validation_report(query, rt.signer, rt.accounts, now)

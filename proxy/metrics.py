@@ -1,0 +1,68 @@
+"""Every metric's name, help text and labels, in one place.
+
+Label values are bounded by construction: routes are route templates, never
+paths; providers are configured names; reasons and errors are the codes of
+``proxy.errors``; statuses are HTTP codes. No label ever carries a filename, an
+account secret or a signature. Each process has its own registry, so with
+``--workers N`` a scrape sees one worker (run one worker per pod and scale pods,
+or sum over pods).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_BACKEND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "proxy_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.bytes_sent = Counter(
+            "proxy_response_bytes",
+            "Bytes written to clients (headers and bodies), by route template.",
+            ["route"],
+            registry=r,
+        )
+        self.active_streams = Gauge(
+            "proxy_active_streams",
+            "Object bodies being relayed to clients right now.",
+            registry=r,
+        )
+        self.stream_aborts = Counter(
+            "proxy_stream_aborts",
+            "Streams cut after their headers were sent, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.backend_seconds = Histogram(
+            "proxy_backend_request_seconds",
+            "Time to a backend's answer (metadata, or the first byte of a body).",
+            ["provider", "operation"],
+            buckets=_BACKEND_BUCKETS,
+            registry=r,
+        )
+        self.backend_errors = Counter(
+            "proxy_backend_errors",
+            "Backend failures, by provider and error code.",
+            ["provider", "error"],
+            registry=r,
+        )
+        self.link_refusals = Counter(
+            "proxy_link_refusals",
+            "Signed links refused, by reason (bad_request, invalid_signature, expired, revoked).",
+            ["reason"],
+            registry=r,
+        )
+        self.rejected_streams = Counter(
+            "proxy_streams_rejected",
+            "Requests answered 503 because the process was at its stream limit.",
+            registry=r,
+        )

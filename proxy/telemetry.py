@@ -1,0 +1,72 @@
+"""Per-request telemetry: the request id, the metrics of each answer, the access log line.
+
+A request id is taken from ``X-Request-ID`` when it looks like one (else made
+here), echoed on the response and written in the access log, so one request
+can be followed from a client through the proxy's logs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler
+
+from proxy.links import redact_query
+from proxy.state import LINK_ACCOUNT, LINK_PROVIDER, METRICS, REQUEST_ID
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_GOOD_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def route_of(request: web.BaseRequest) -> str:
+    """The route template (bounded), never the path (unbounded)."""
+    info = getattr(request, "match_info", None)
+    route = getattr(info, "route", None)
+    resource = getattr(route, "resource", None)
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def telemetry_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request[REQUEST_ID] = given if _GOOD_ID.fullmatch(given) else uuid.uuid4().hex
+    response = await handler(request)
+    metrics = request.app[METRICS]
+    route = route_of(request)
+    metrics.requests.labels(route, request.method, str(response.status)).inc()
+    if isinstance(response, web.Response):  # streamed bodies are counted as they go
+        metrics.bytes_sent.labels(route).inc(response.content_length or 0)
+    return response
+
+
+async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    request_id = request.get(REQUEST_ID)
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One JSON line per request; only a, p, f and e of a query are kept."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        query = request.rel_url.raw_query_string
+        path = request.rel_url.raw_path + ("?" + redact_query(query) if query else "")
+        line = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "request_id": request.get(REQUEST_ID),
+            "method": request.method,
+            "route": route_of(request),
+            "path": path,
+            "status": response.status,
+            "bytes": response.body_length,
+            "duration_ms": round(time * 1000, 3),
+            "account": request.get(LINK_ACCOUNT),
+            "provider": request.get(LINK_PROVIDER),
+            "remote": request.remote,
+        }
+        self.logger.info(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
