@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -19,8 +20,9 @@ from proxy.errors import ConfigError, ProxyError
 from proxy.handlers import health, issue, signed
 from proxy.links import SIGNED_PATH
 from proxy.metrics import Metrics
+from proxy.readiness import Readiness
 from proxy.runtime import Live, build_runtime
-from proxy.state import AUTH, CLOCK, LIVE, METRICS, RELAY
+from proxy.state import AUTH, CLOCK, LIVE, METRICS, READINESS, RELAY
 from proxy.streaming import Relay
 from proxy.telemetry import echo_request_id, telemetry_middleware
 
@@ -41,6 +43,7 @@ def create_app(
     app[LIVE] = Live()
     app[METRICS] = Metrics()
     app[RELAY] = Relay(app[METRICS])
+    app[READINESS] = Readiness()
     app[CLOCK] = clock
     app[AUTH] = Authenticator(settings.issuing.auth_failures, settings.issuing.auth_window)
     app.cleanup_ctx.append(_runtime(settings))
@@ -56,6 +59,9 @@ def create_app(
     app.router.add_get("/api/storage", issue.issue_one)
     app.router.add_post("/api/storage/bulk", issue.issue_bulk)
     app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/openapi.json", health.openapi)
     return app
 
 
@@ -63,7 +69,11 @@ def _runtime(settings: Settings) -> Callable[[web.Application], AsyncIterator[No
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         """Start the backends; close them at shutdown."""
         await app[LIVE].start(settings)
+        checker = asyncio.ensure_future(app[READINESS].run(app[LIVE]))
         yield
+        checker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checker
         await app[LIVE].close()
         app[AUTH].close()
 
@@ -96,6 +106,7 @@ async def reload_config(app: web.Application, path: str) -> bool:
             settings = await loop.run_in_executor(None, config.load, path, os.environ)
             await live.replace(await build_runtime(settings, reuse=live.current))
             app[AUTH].configure(settings.issuing.auth_failures, settings.issuing.auth_window)
+            app[READINESS].wake()
         except ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             return False

@@ -149,8 +149,9 @@ def _run_one(
         loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
         loop = asyncio.new_event_loop()
+    server = settings.server
     access: dict[str, object] = (
-        {"access_log_class": AccessLogger} if settings.server.access_log else {"access_log": None}
+        {"access_log_class": AccessLogger} if server.access_log else {"access_log": None}
     )
     try:
         web.run_app(
@@ -159,6 +160,11 @@ def _run_one(
             port=port,
             reuse_port=reuse_port,
             loop=loop,
+            # SIGTERM: stop accepting, give in-flight requests this long, then close.
+            shutdown_timeout=server.shutdown_grace,
+            keepalive_timeout=server.keepalive_timeout,
+            max_line_size=server.max_header_bytes,
+            max_field_size=server.max_header_bytes,
             print=lambda _: logging.getLogger("proxy").info(
                 "listening on http://%s:%d (pid %d)", host, port, os.getpid()
             ),

@@ -42,7 +42,7 @@ class ServerSettings:
     client_timeout: float = 60.0  # a client that takes no bytes for this long is cut off
     backend_timeout: float = 15.0  # to a backend's metadata answer or a body's first byte
     max_streams: int = 1000  # bodies relayed at once by one process; then 503
-    max_header_bytes: int = 8190  # request line and each header field
+    max_header_bytes: int = 16384  # request line and each header field
     keepalive_timeout: float = 75.0
     shutdown_grace: float = 30.0  # SIGTERM: in-flight requests get this long to finish
     check_interval: float = 30.0  # how often /readyz's provider checks run
@@ -219,7 +219,7 @@ def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Ser
         backend_timeout=r.seconds(t, "server.backend_timeout", default=15.0),
         max_streams=r.integer(t, "server.max_streams", default=1000, low=1, high=1_000_000),
         max_header_bytes=r.integer(
-            t, "server.max_header_bytes", default=8190, low=1024, high=1 << 20
+            t, "server.max_header_bytes", default=16384, low=4096, high=1 << 20
         ),
         keepalive_timeout=r.seconds(t, "server.keepalive_timeout", default=75.0),
         shutdown_grace=r.seconds(t, "server.shutdown_grace", default=30.0),

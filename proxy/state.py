@@ -8,6 +8,7 @@ from aiohttp import web
 
 from proxy.auth import Authenticator
 from proxy.metrics import Metrics
+from proxy.readiness import Readiness
 from proxy.runtime import Live
 from proxy.streaming import Relay
 
@@ -19,6 +20,8 @@ CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 AUTH = web.AppKey("auth", Authenticator)
 # This process's metrics registry.
 METRICS = web.AppKey("metrics", Metrics)
+# Results of the providers' periodic checks, for /readyz.
+READINESS = web.AppKey("readiness", Readiness)
 # This process's body relay (and its count of open streams).
 RELAY = web.AppKey("relay", Relay)
 

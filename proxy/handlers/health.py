@@ -1,9 +1,36 @@
-"""Liveness: the process is up and its loop answers."""
+"""Operators' endpoints: liveness, readiness, metrics, and the API's own description."""
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from proxy.openapi import document
+from proxy.state import LIVE, METRICS, READINESS
+
+_OPENAPI = json.dumps(document()).encode()
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """The process is up and its event loop answers."""
     return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Config loaded and every provider's last check passed; 503 naming those that did not."""
+    problems = request.app[READINESS].problems()
+    request.app[LIVE].current  # noqa: B018 - raises if the runtime has not started
+    if problems:
+        return web.json_response({"status": "unready", "providers": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=_OPENAPI, content_type="application/json")

@@ -189,9 +189,13 @@ async def test_client_leaving_releases_the_backend_connection(rig: Rig) -> None:
         await resp.content.readexactly(256 * 1024)
         assert rig.relay.open_connections >= 1
         resp.close()  # drop the connection mid-body
-    assert await rig.relay.wait_closed_all(timeout=5), "backend connection still open"
-    # Only a fraction of the object was pulled from the backend: it was not drained.
+    # The backend read stops at once: no more bytes flow, far less than the object came over.
+    assert await rig.relay.wait_quiet(0.5, timeout=10)
     assert rig.relay.bytes_down < len(BIG) // 2
+    if rig.kind in ("s3", "gcs"):
+        # A half-read HTTP body cannot go back to the pool: its connection must be closed.
+        # (Azure reads 1 MiB requests whole, so its connections return to the pool idle.)
+        assert await rig.relay.wait_no_stream_open(timeout=5), "backend connection still open"
     # The pool still works afterwards.
     ok = await rig.client.get(rig.links.path("cam", "remote", "cam/small.txt"))
     assert await ok.read() == b"small"
@@ -247,7 +251,16 @@ async def test_a_client_that_stops_reading_is_cut_off_and_frees_the_backend(rig:
         await resp.content.readexactly(256 * 1024)
         # Read nothing more: the socket buffers fill, the proxy's writes stall, and after
         # client_timeout (1 s) it gives up instead of holding the backend connection.
-        assert await rig.relay.wait_closed_all(timeout=15), "backend still held by a stalled client"
-        got, error = await asyncio.wait_for(read_until_failure(resp), timeout=10)
+        got, error = await asyncio.wait_for(read_until_failure_after(resp, 4), timeout=20)
+        assert await rig.relay.wait_quiet(0.5, timeout=10)
     assert error is not None
     assert 256 * 1024 + got < len(BIG)
+    if rig.kind in ("s3", "gcs"):
+        assert await rig.relay.wait_no_stream_open(timeout=5), "backend held by a stalled client"
+
+
+async def read_until_failure_after(
+    resp: aiohttp.ClientResponse, pause: float
+) -> tuple[int, BaseException | None]:
+    await asyncio.sleep(pause)
+    return await read_until_failure(resp)

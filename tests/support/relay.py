@@ -20,6 +20,7 @@ class TcpRelay:
         self.refuse = False  # abort new connections at once
         self._server: asyncio.Server | None = None
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._link_bytes: dict[asyncio.StreamWriter, int] = {}  # client side -> bytes sent back
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -52,6 +53,32 @@ class TcpRelay:
                 w.transport.abort()
         self._links.clear()
 
+    async def wait_no_stream_open(self, timeout: float, threshold: int = 256 * 1024) -> bool:
+        """True once no open connection has carried more than ``threshold`` bytes back.
+
+        Pooled keep-alive connections that carried only metadata may stay open; the one
+        that carried a body must be gone.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if all(self._link_bytes.get(c, 0) <= threshold for c, _ in self._links):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    async def wait_quiet(self, quiet: float, timeout: float) -> bool:
+        """True once no byte came back from the backend for ``quiet`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last, since = self.bytes_down, loop.time()
+        while loop.time() < deadline:
+            await asyncio.sleep(0.02)
+            if self.bytes_down != last:
+                last, since = self.bytes_down, loop.time()
+            elif loop.time() - since >= quiet:
+                return True
+        return False
+
     async def wait_closed_all(self, timeout: float) -> bool:
         """True once no backend connection is open; bounded by ``timeout`` seconds."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -71,6 +98,7 @@ class TcpRelay:
             return
         link = (client_w, backend_w)
         self._links.add(link)
+        self._link_bytes[client_w] = 0
         up = self._spawn(self._pump(client_r, backend_w, downstream=False))
         down = self._spawn(self._pump(backend_r, client_w, downstream=True))
         with contextlib.suppress(asyncio.CancelledError):
@@ -78,6 +106,7 @@ class TcpRelay:
         for w in link:
             w.transport.abort()
         self._links.discard(link)
+        self._link_bytes.pop(client_w, None)
 
     def _spawn(self, coro: object) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
@@ -97,5 +126,6 @@ class TcpRelay:
                     while self.stall_replies:
                         await asyncio.sleep(0.01)
                     self.bytes_down += len(data)
+                    self._link_bytes[w] = self._link_bytes.get(w, 0) + len(data)
                 w.write(data)
                 await w.drain()

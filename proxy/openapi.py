@@ -1,0 +1,324 @@
+"""The OpenAPI 3.1 description of every endpoint, served at ``/openapi.json``.
+
+Kept true by tests: schemathesis runs against a live server with this document
+and finds no 5xx and no answer that breaks it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.auth import ACCESS_KEY_HEADER, SECRET_HEADER
+from proxy.handlers.issue import EXPIRY_HEADER, FILENAME_HEADER, PROVIDER_HEADER
+from proxy.links import MAX_FILENAME_BYTES, MAX_NAME_CHARS, SIGNED_PATH
+
+_JSON = "application/json"
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if description.startswith("malformed"):
+        # A request line or header over server.max_header_bytes is refused by the HTTP
+        # parser itself, before any handler: that 400 is plain text.
+        answer["content"]["text/plain"] = {"schema": {"type": "string"}}
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
+_CORS = {
+    "Access-Control-Allow-Origin": {"schema": {"type": "string"}},
+    "Access-Control-Expose-Headers": {"schema": {"type": "string"}},
+}
+_BODY_HEADERS = {
+    **_CORS,
+    "Content-Length": {"schema": {"type": "string"}},
+    "Accept-Ranges": {"schema": {"type": "string", "const": "bytes"}},
+    "ETag": {"schema": {"type": "string"}},
+    "Last-Modified": {"schema": {"type": "string"}},
+    "Cache-Control": {"schema": {"type": "string", "pattern": "^private, max-age=[0-9]+$"}},
+    "Content-Disposition": {"schema": {"type": "string", "pattern": "^inline; "}},
+    "X-Content-Type-Options": {"schema": {"type": "string", "const": "nosniff"}},
+}
+_LINK_PARAMS = [
+    {
+        "name": "a",
+        "in": "query",
+        "required": True,
+        "description": "account name",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+    },
+    {
+        "name": "p",
+        "in": "query",
+        "required": True,
+        "description": "provider name",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+    },
+    {
+        "name": "f",
+        "in": "query",
+        "required": True,
+        "description": "object key (UTF-8, at most 1024 bytes; no control characters, "
+        "backslash, leading '/', or empty, '.' or '..' segment)",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_FILENAME_BYTES},
+    },
+    {
+        "name": "e",
+        "in": "query",
+        "required": True,
+        "description": "expiry, Unix seconds",
+        "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,11}$"},
+    },
+    {
+        "name": "s",
+        "in": "query",
+        "required": True,
+        "description": "base64url(HMAC-SHA256(key, message)), no padding",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
+    },
+]
+_CONDITIONAL_HEADERS = [
+    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+    for name in ("Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match")
+]
+_CREDENTIALS = [
+    {"name": ACCESS_KEY_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
+    {"name": SECRET_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
+]
+_STREAM_ERRORS = {
+    "400": _error("malformed, missing, repeated or unknown parameter"),
+    "403": _error("bad signature, expired, or revoked; `error` says which"),
+    "404": _error("object not found"),
+    "412": _error("If-Match or If-Unmodified-Since failed"),
+    "416": _error(
+        "range not satisfiable",
+        {"Content-Range": {"schema": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"}}},
+    ),
+    "502": _error("the backend failed or is unreachable"),
+    "503": _error("this process is at its stream limit", _RETRY_AFTER),
+    "504": _error("the backend timed out"),
+}
+_ISSUE_ERRORS = {
+    "400": _error("malformed or missing header or body field (bulk names the item)"),
+    "401": _error("credentials invalid, or the account is not bound to the provider"),
+    "403": _error("the filename lies outside the account's prefix"),
+    "429": _error("too many failed authentications", _RETRY_AFTER),
+    "502": _error("the backend failed (native mode)"),
+    "504": _error("the backend timed out (native mode)"),
+}
+_LINK_ANSWER = {
+    "description": "the URL",
+    "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Data"}}},
+}
+
+
+def document() -> dict[str, Any]:
+    binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "proxy: signed, expiring URLs for private media",
+            "version": "1",
+            "description": "The HTTP contract of the shared PROTOCOL.md (v1).",
+        },
+        "paths": {
+            SIGNED_PATH: {
+                "parameters": _LINK_PARAMS,
+                "get": {
+                    "summary": "Stream the object (Range and conditional requests supported)",
+                    "parameters": _CONDITIONAL_HEADERS,
+                    "responses": {
+                        "200": {
+                            "description": "the whole object",
+                            "headers": _BODY_HEADERS,
+                            "content": binary,
+                        },
+                        "206": {
+                            "description": "one byte range",
+                            "headers": _BODY_HEADERS,
+                            "content": binary,
+                        },
+                        "304": {"description": "not modified"},
+                        **_STREAM_ERRORS,
+                    },
+                },
+                "head": {
+                    "summary": "The GET answer's status and headers, from metadata only",
+                    "parameters": _CONDITIONAL_HEADERS,
+                    "responses": {
+                        "200": {"description": "the object exists", "headers": _BODY_HEADERS},
+                        "206": {"description": "one byte range", "headers": _BODY_HEADERS},
+                        "304": {"description": "not modified"},
+                        **{
+                            code: {"description": a["description"]}
+                            for code, a in _STREAM_ERRORS.items()
+                        },
+                    },
+                },
+                "options": {
+                    "summary": "CORS preflight",
+                    "responses": {"204": {"description": "allowed methods and headers"}},
+                },
+            },
+            f"{SIGNED_PATH}/validate": {
+                "get": {
+                    "summary": "Describe a link without touching the backend",
+                    "parameters": _LINK_PARAMS,
+                    "responses": {
+                        "200": {
+                            "description": "valid or not, and why",
+                            "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Report"}}},
+                        },
+                        "400": _error("malformed query"),
+                    },
+                },
+            },
+            "/api/storage": {
+                "get": {
+                    "summary": "Issue one signed URL",
+                    "parameters": [
+                        *_CREDENTIALS,
+                        {
+                            "name": FILENAME_HEADER,
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": PROVIDER_HEADER,
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": EXPIRY_HEADER,
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {"200": _LINK_ANSWER, **_ISSUE_ERRORS},
+                },
+            },
+            "/api/storage/bulk": {
+                "post": {
+                    "summary": "Issue many URLs; data is a JSON string of filename -> URL",
+                    "parameters": _CREDENTIALS,
+                    "requestBody": {
+                        "required": True,
+                        "content": {_JSON: {"schema": {"$ref": "#/components/schemas/BulkItems"}}},
+                    },
+                    "responses": {
+                        "200": _LINK_ANSWER,
+                        **_ISSUE_ERRORS,
+                        "413": _error("body or item count over the limit"),
+                    },
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "responses": {
+                        "200": {
+                            "description": "up",
+                            "content": {_JSON: {"schema": {"type": "object"}}},
+                        }
+                    },
+                },
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: config loaded and every provider's last check passed",
+                    "responses": {
+                        "200": {
+                            "description": "ready",
+                            "content": {_JSON: {"schema": {"type": "object"}}},
+                        },
+                        "503": {
+                            "description": "not ready",
+                            "content": {_JSON: {"schema": {"type": "object"}}},
+                        },
+                    },
+                },
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics of this process",
+                    "responses": {
+                        "200": {
+                            "description": "text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                },
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1",
+                            "content": {_JSON: {"schema": {"type": "object"}}},
+                        }
+                    },
+                },
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["data", "error"],
+                    "properties": {"data": {"type": "string"}, "error": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+                "Data": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {"data": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+                "Report": {
+                    "type": "object",
+                    "required": [
+                        "valid",
+                        "account",
+                        "provider",
+                        "filename",
+                        "expires",
+                        "expiresAt",
+                        "expiresIn",
+                    ],
+                    "properties": {
+                        "valid": {"type": "boolean"},
+                        "reason": {"enum": ["expired", "invalid_signature", "revoked"]},
+                        "account": {"type": "string"},
+                        "provider": {"type": "string"},
+                        "filename": {"type": "string"},
+                        "expires": {"type": "integer"},
+                        "expiresAt": {"type": "string"},
+                        "expiresIn": {"type": "integer", "minimum": 0},
+                    },
+                    "additionalProperties": False,
+                },
+                "BulkItems": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["filename"],
+                        "properties": {
+                            "filename": {"type": "string"},
+                            "provider": {"type": "string"},
+                            "uriExpiryTime": {"type": ["string", "integer"]},
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+            },
+        },
+    }
