@@ -18,6 +18,7 @@ class TcpRelay:
         self.bytes_down = 0  # bytes the backend sent back, all connections together
         self.stall_replies = False  # hold every byte the backend sends back
         self.refuse = False  # abort new connections at once
+        self.rate: float | None = None  # bytes per second back from the backend, per connection
         self._server: asyncio.Server | None = None
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._link_bytes: dict[asyncio.StreamWriter, int] = {}  # client side -> bytes sent back
@@ -125,6 +126,8 @@ class TcpRelay:
                 if downstream:
                     while self.stall_replies:
                         await asyncio.sleep(0.01)
+                    if self.rate:
+                        await asyncio.sleep(len(data) / self.rate)
                     self.bytes_down += len(data)
                     self._link_bytes[w] = self._link_bytes.get(w, 0) + len(data)
                 w.write(data)
