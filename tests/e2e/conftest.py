@@ -110,7 +110,7 @@ async def proxy(moto: MotoServer, media: dict[str, Path], tmp_path: Path) -> Asy
         await asyncio.to_thread(wait_http, f"{base}/healthz", proc)
         # Ready means the start-up check of the backend is done: later relay counts are ours.
         for _ in range(200):
-            rc, out, _ = await run(
+            _, out, _ = await run(
                 "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{base}/readyz"
             )
             if out == b"200":
