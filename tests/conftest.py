@@ -41,6 +41,17 @@ class MotoServer:
         self.client().create_bucket(Bucket=name)
         return name
 
+    def provider(self, bucket: str, endpoint: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A provider table for ``bucket``, reached at ``endpoint`` (a relay) or directly."""
+        return {
+            "kind": "s3",
+            "bucket": bucket,
+            "endpoint_url": endpoint or self.endpoint,
+            "access_key_id": "testing",
+            "secret_access_key": "testing",
+            **extra,
+        }
+
 
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:

@@ -33,9 +33,7 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from proxy.config import AzureProvider
 from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
-from proxy.storage.base import ByteRange, ObjectMeta
-
-_UNTYPED = frozenset({"application/octet-stream", "binary/octet-stream", ""})
+from proxy.storage.base import ByteRange, ObjectMeta, stored_type
 
 
 class AzureStorage:
@@ -99,13 +97,12 @@ class AzureStorage:
     async def stat(self, key: str) -> ObjectMeta:
         with _translate():
             props = await self.container.get_blob_client(key).get_blob_properties()
-        content_type = props.content_settings.content_type or ""
         modified = props.last_modified
         return ObjectMeta(
             size=props.size,
             etag=props.etag if props.etag.startswith('"') else f'"{props.etag}"',
             last_modified=modified.astimezone(UTC) if modified else None,
-            content_type=None if content_type in _UNTYPED else content_type,
+            content_type=stored_type(props.content_settings.content_type),
         )
 
     @asynccontextmanager

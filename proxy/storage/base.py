@@ -40,6 +40,15 @@ class ObjectMeta:
     content_type: str | None = None  # None when the backend stores none worth trusting
 
 
+# What stores report for an object saved without a type; the extension says more.
+_UNTYPED = frozenset({"binary/octet-stream", "application/octet-stream", ""})
+
+
+def stored_type(value: str | None) -> str | None:
+    """The backend's content type, or None when it is only a store's default."""
+    return None if value is None or value.split(";")[0].strip() in _UNTYPED else value
+
+
 @runtime_checkable
 class Storage(Protocol):
     """One configured provider."""

@@ -24,9 +24,8 @@ from gcloud.aio.storage import Storage as GcsClient
 
 from proxy.config import GcsProvider
 from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
-from proxy.storage.base import ByteRange, ObjectMeta
+from proxy.storage.base import ByteRange, ObjectMeta, stored_type
 
-_UNTYPED = frozenset({"application/octet-stream", "binary/octet-stream", ""})
 _PUBLIC_HOST = "https://storage.googleapis.com"
 _MAX_SIGNED_SECONDS = 7 * 86400  # the V4 limit
 
@@ -89,14 +88,13 @@ class GcsStorage:
                 key,
                 timeout=self._timeout,  # type: ignore[arg-type]
             )
-        content_type = doc.get("contentType") or ""
         updated = doc.get("updated")
         return ObjectMeta(
             size=int(doc["size"]),
             # The generation names one version of the object; ``open`` holds it to that.
             etag=f'"{doc["generation"]}"',
             last_modified=datetime.fromisoformat(updated) if updated else None,
-            content_type=None if content_type in _UNTYPED else content_type,
+            content_type=stored_type(doc.get("contentType")),
         )
 
     @asynccontextmanager

@@ -26,13 +26,11 @@ from botocore.exceptions import (
 
 from proxy.config import S3Provider
 from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
-from proxy.storage.base import ByteRange, ObjectMeta
+from proxy.storage.base import ByteRange, ObjectMeta, stored_type
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
-# What S3 reports for an object stored without a type; the extension says more.
-_UNTYPED = frozenset({"binary/octet-stream", "application/octet-stream", ""})
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
@@ -99,12 +97,11 @@ class S3Storage:
     async def stat(self, key: str) -> ObjectMeta:
         with _translate():
             head = await self.client.head_object(Bucket=self._settings.bucket, Key=key)
-        content_type = head.get("ContentType") or ""
         return ObjectMeta(
             size=head["ContentLength"],
             etag=head.get("ETag"),
             last_modified=head.get("LastModified"),
-            content_type=None if content_type in _UNTYPED else content_type,
+            content_type=stored_type(head.get("ContentType")),
         )
 
     @asynccontextmanager

@@ -50,14 +50,7 @@ class S3Backend:
 
     @property
     def provider(self) -> dict[str, Any]:
-        return {
-            "kind": "s3",
-            "bucket": self.bucket,
-            "endpoint_url": self.moto.endpoint,
-            "access_key_id": "testing",
-            "secret_access_key": "testing",
-            "retries": 0,
-        }
+        return self.moto.provider(self.bucket, retries=0)
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else {}

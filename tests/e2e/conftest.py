@@ -87,15 +87,7 @@ async def proxy(moto: MotoServer, media: dict[str, Path], tmp_path: Path) -> Asy
     doc = {
         "server": {"host": "127.0.0.1", "port": port, "check_interval": 3600},
         "signing": {"key": KEY},
-        "providers": {
-            "s3": {
-                "kind": "s3",
-                "bucket": bucket,
-                "endpoint_url": f"http://127.0.0.1:{relay.port}",
-                "access_key_id": "testing",
-                "secret_access_key": "testing",
-            }
-        },
+        "providers": {"s3": moto.provider(bucket, f"http://127.0.0.1:{relay.port}")},
         "accounts": {"cam": {"providers": ["s3"]}},
     }
     config = tmp_path / "proxy.toml"

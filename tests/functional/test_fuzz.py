@@ -26,14 +26,7 @@ async def target(moto: MotoServer, aiohttp_client: Any) -> Any:
     bucket = moto.new_bucket()
     moto.client().put_object(Bucket=bucket, Key="cam/clip.mp4", Body=b"0123456789" * 100)
     relay = await TcpRelay("127.0.0.1", moto.port).start()
-    provider = {
-        "kind": "s3",
-        "bucket": bucket,
-        "endpoint_url": f"http://127.0.0.1:{relay.port}",
-        "access_key_id": "testing",
-        "secret_access_key": "testing",
-        "retries": 0,
-    }
+    provider = moto.provider(bucket, f"http://127.0.0.1:{relay.port}", retries=0)
     doc = settings_doc({"s3": provider}, cam={"providers": ["s3"]})
     doc["server"]["check_interval"] = 3600  # keep the readiness check off the relay's count
     client = await aiohttp_client(create_app(make_settings(doc), clock=Clock()))

@@ -42,14 +42,7 @@ async def gate(moto: MotoServer, tmp_path: Path, aiohttp_client: Any) -> AsyncIt
     (tmp_path / "cam").mkdir()
     (tmp_path / "cam" / "clip.mp4").write_bytes(BODY)
     providers = {
-        "s3": {
-            "kind": "s3",
-            "bucket": bucket,
-            "endpoint_url": f"http://127.0.0.1:{relay.port}",
-            "access_key_id": "testing",
-            "secret_access_key": "testing",
-            "retries": 0,
-        },
+        "s3": moto.provider(bucket, f"http://127.0.0.1:{relay.port}", retries=0),
         "disk": {"kind": "local", "root": str(tmp_path)},
         "unbound": {"kind": "local", "root": str(tmp_path)},
     }

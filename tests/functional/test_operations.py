@@ -39,23 +39,9 @@ async def ops(tmp_path: Path, moto: MotoServer, aiohttp_client: Any) -> Any:
     relay = await TcpRelay("127.0.0.1", moto.port).start()
     providers = {
         "disk": {"kind": "local", "root": str(tmp_path)},
-        "s3": {
-            "kind": "s3",
-            "bucket": bucket,
-            "endpoint_url": f"http://127.0.0.1:{relay.port}",
-            "access_key_id": "testing",
-            "secret_access_key": "testing",
-            "retries": 0,
-            "read_timeout": 30,  # longer than backend_timeout: that one must win
-        },
-        "dead": {
-            "kind": "s3",
-            "bucket": bucket,
-            "endpoint_url": f"http://127.0.0.1:{free_port()}",
-            "access_key_id": "testing",
-            "secret_access_key": "testing",
-            "retries": 0,
-        },
+        # read_timeout is longer than backend_timeout: the latter must win.
+        "s3": moto.provider(bucket, f"http://127.0.0.1:{relay.port}", retries=0, read_timeout=30),
+        "dead": moto.provider(bucket, f"http://127.0.0.1:{free_port()}", retries=0),
     }
     doc = settings_doc(providers, cam={"providers": ["disk", "s3", "dead"]})
     doc["server"].update(max_streams=2, backend_timeout=1, check_interval=0.2)
