@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -269,6 +270,13 @@ def test_workers_share_one_port(config_file: Path) -> None:
             time.sleep(0.1)
         assert len(pids) == 2
         assert str(proc.pid) not in pids
+        # SIGHUP to the parent reloads every worker.
+        log = config_file.with_suffix(".log")
+        os.kill(proc.pid, signal.SIGHUP)
+        while log.read_text().count("configuration reloaded") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert log.read_text().count("configuration reloaded") == 2
+        assert proc.poll() is None
     assert proc.returncode == 0
 
 
