@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxy import config
+from proxy import config, parser_errors
 from proxy.auth import Authenticator
 from proxy.config import Settings
 from proxy.errors import ConfigError, ProxyError
@@ -39,6 +39,7 @@ def create_app(
     reload_from: str | None = None,
 ) -> web.Application:
     """The application; with ``reload_from``, SIGHUP re-reads that file without a restart."""
+    parser_errors.install()
     app = web.Application(middlewares=[telemetry_middleware, error_middleware])
     app[LIVE] = Live()
     app[METRICS] = Metrics()

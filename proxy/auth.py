@@ -24,6 +24,7 @@ from proxy.ratelimit import FailureWindow
 
 ACCESS_KEY_HEADER = "X-Kerberos-Storage-AccessKey"
 SECRET_HEADER = "X-Kerberos-Storage-SecretAccessKey"  # noqa: S105 - a header name
+MAX_ACCESS_KEY_CHARS = 128  # what config accepts; longer ones are refused untracked
 _REMEMBER_SECONDS = 60.0
 _REMEMBER_MAX = 10_000
 
@@ -54,9 +55,12 @@ class Authenticator:
     ) -> Account:
         """The account whose credentials these are, or ``Unauthorized`` / ``TooManyRequests``."""
         now = time.monotonic() if now is None else now
+        if access_key is not None and len(access_key) > MAX_ACCESS_KEY_CHARS:
+            access_key = None  # no such key can exist: treat as missing, track nothing of it
+        key_id = _key_id(access_key) if access_key else ""
         wait = self.by_client.retry_after(client, now)
         if access_key:
-            wait = max(wait, self.by_key.retry_after(access_key, now))
+            wait = max(wait, self.by_key.retry_after(key_id, now))
         if wait:
             raise TooManyRequests(wait)
         if not access_key or not secret:
@@ -67,7 +71,7 @@ class Authenticator:
         stored = account.secret_hash if account else None
         token = self._token(access_key, secret, stored)
         if not self._remembered(token, now) and not await self._verify_once(
-            token, stored, secret, client, access_key, now
+            token, stored, secret, client, key_id, now
         ):
             raise Unauthorized()
         if account is None:  # cannot happen: a good or remembered secret has a stored hash
@@ -121,3 +125,8 @@ class Authenticator:
         self._recent.move_to_end(token)
         while len(self._recent) > _REMEMBER_MAX:
             self._recent.popitem(last=False)
+
+
+def _key_id(access_key: str) -> str:
+    """What the failure window remembers of a key: a short digest, whatever was sent."""
+    return hashlib.sha256(access_key.encode("utf-8", "surrogateescape")).hexdigest()[:32]

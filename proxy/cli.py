@@ -14,6 +14,7 @@ import os
 import secrets
 import sys
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,7 +29,7 @@ from proxy.errors import ConfigError, ProxyError
 from proxy.links import SIGNED_PATH, build_url, check_filename, parse_query
 from proxy.signing import LinkClaims, Signer
 from proxy.storage import check_providers
-from proxy.telemetry import AccessLogger
+from proxy.telemetry import AccessLogger, install_log_filters
 from proxy.verification import validation_report
 
 DEMO_SAMPLE = "demo/hello.txt"
@@ -129,6 +130,7 @@ def _run(
     reload_from: str | None = None,
 ) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    install_log_filters()
     if workers > 1:
         return _prefork(settings, host, port, workers, reload_from)
     _run_one(settings, host, port, reuse_port=False, reload_from=reload_from)
@@ -202,6 +204,7 @@ def _prefork(
                 print(f"proxy: {exc}", file=sys.stderr)
                 code = 2
             except BaseException:
+                traceback.print_exc()
                 code = 1
             os._exit(code)
         children.append(pid)
@@ -214,8 +217,14 @@ def _prefork(
     for signum in forwarded:
         signal.signal(signum, forward)
     signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    codes = [os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children]
-    return next((code for code in codes if code != 0), 0)
+    worst = 0
+    while children:
+        pid, status = os.waitpid(-1, 0)
+        if pid in children:
+            children.remove(pid)  # never signalled again: the pid may be reused
+            code = os.waitstatus_to_exitcode(status)
+            worst = worst or code
+    return worst
 
 
 def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -20,10 +20,6 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
         "description": description,
         "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
-    if description.startswith("malformed"):
-        # A request line or header over server.max_header_bytes is refused by the HTTP
-        # parser itself, before any handler: that 400 is plain text.
-        answer["content"]["text/plain"] = {"schema": {"type": "string"}}
     if headers:
         answer["headers"] = headers
     return answer

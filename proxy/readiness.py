@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from proxy.errors import ProxyError
@@ -34,15 +35,24 @@ class Readiness:
         """Check again now (after a reload)."""
         self._wake.set()
 
-    def problems(self) -> dict[str, str]:
-        """Provider -> reason, for those not ready; the whole set before the first check."""
+    def problems(self, providers: Iterable[str]) -> dict[str, str]:
+        """Provider -> reason, for those of ``providers`` not (yet) known to be ready."""
         if not self.checked_once:
             return {"*": "providers not checked yet"}
-        return {name: r.reason or "failed" for name, r in self.results.items() if not r.ok}
+        problems = {}
+        for name in providers:
+            result = self.results.get(name)
+            if result is None:
+                problems[name] = "not checked yet"  # added by a reload a moment ago
+            elif not result.ok:
+                problems[name] = result.reason or "failed"
+        return problems
 
     async def run(self, live: Live) -> None:
         """Loop for ever: check every provider of the runtime in force, then wait."""
         while True:
+            # Cleared before the round: a reload during it wakes the next round at once.
+            self._wake.clear()
             async with live.use() as rt:
                 interval = rt.settings.server.check_interval
                 timeout = rt.settings.server.backend_timeout
@@ -55,7 +65,6 @@ class Readiness:
                     log.warning("provider %s is %s", name, "ready" if result.ok else result.reason)
             self.results = results
             self.checked_once = True
-            self._wake.clear()
             try:
                 async with asyncio.timeout(interval):
                     await self._wake.wait()

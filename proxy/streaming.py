@@ -26,7 +26,6 @@ log = logging.getLogger("proxy.streaming")
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_streams: int  # bodies relayed at once by this process; past that, 503
     backend_timeout: float  # to the first byte of the body
     client_timeout: float  # a client that takes nothing for this long is cut off
 
@@ -39,7 +38,8 @@ class Relay:
         self.active = 0
 
     @contextmanager
-    def _slot(self, limit: int) -> Iterator[None]:
+    def slot(self, limit: int) -> Iterator[None]:
+        """One of ``limit`` stream slots, or 503 before any backend is asked."""
         if self.active >= limit:
             self.metrics.rejected_streams.inc()
             raise ServiceUnavailable(retry_after=1)
@@ -67,11 +67,10 @@ class Relay:
         if request.method == "HEAD" or expected == 0:
             await response.prepare(request)
             return response
-        with self._slot(limits.max_streams):
-            async with AsyncExitStack() as stack:
-                chunks = await self._open(stack, storage, key, byte_range, meta, limits)
-                await response.prepare(request)
-                await self._relay(request, response, storage.name, chunks, expected, limits)
+        async with AsyncExitStack() as stack:
+            chunks = await self._open(stack, storage, key, byte_range, meta, limits)
+            await response.prepare(request)
+            await self._relay(request, response, storage.name, chunks, expected, limits)
         return response
 
     async def _open(
@@ -84,12 +83,17 @@ class Relay:
         limits: Limits,
     ) -> AsyncIterator[bytes]:
         """The body's chunks; failing here is still a status (404, 502, 504)."""
-        with self.metrics.backend_seconds.labels(storage.name, "open").time():
+        metrics = self.metrics
+        with metrics.backend_seconds.labels(storage.name, "open").time():
             try:
                 async with asyncio.timeout(limits.backend_timeout):
                     return await stack.enter_async_context(storage.open(key, byte_range, meta))
             except TimeoutError:
+                metrics.backend_errors.labels(storage.name, BackendTimeout.code).inc()
                 raise BackendTimeout() from None
+            except BackendError as exc:
+                metrics.backend_errors.labels(storage.name, exc.code).inc()
+                raise
 
     async def _relay(
         self,

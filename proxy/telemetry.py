@@ -8,12 +8,14 @@ can be followed from a client through the proxy's logs.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from proxy.links import redact_query
@@ -23,12 +25,41 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _GOOD_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+
+
 def route_of(request: web.BaseRequest) -> str:
     """The route template (bounded), never the path (unbounded)."""
-    info = getattr(request, "match_info", None)
-    route = getattr(info, "route", None)
-    resource = getattr(route, "resource", None)
+    try:
+        resource = request.match_info.route.resource  # type: ignore[attr-defined]
+    except (AttributeError, AssertionError):
+        return "unparsed"  # refused by the HTTP parser before any routing
     return resource.canonical if resource is not None else "unmatched"
+
+
+def method_of(request: web.BaseRequest) -> str:
+    """A bounded method label: anything unusual is "other"."""
+    return request.method if request.method in _METHODS else "other"
+
+
+class ParserErrorFilter(logging.Filter):
+    """aiohttp logs a refused request line whole, with a traceback; it may hold a signature.
+
+    Such records keep only the error's class name.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = "request refused by the HTTP parser: %s"
+            record.args = (type(exc).__name__,)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def install_log_filters() -> None:
+    logging.getLogger("aiohttp.server").addFilter(ParserErrorFilter())
 
 
 @web.middleware
@@ -38,7 +69,7 @@ async def telemetry_middleware(request: web.Request, handler: Handler) -> web.St
     response = await handler(request)
     metrics = request.app[METRICS]
     route = route_of(request)
-    metrics.requests.labels(route, request.method, str(response.status)).inc()
+    metrics.requests.labels(route, method_of(request), str(response.status)).inc()
     if isinstance(response, web.Response):  # streamed bodies are counted as they go
         metrics.bytes_sent.labels(route).inc(response.content_length or 0)
     return response
@@ -59,7 +90,7 @@ class AccessLogger(AbstractAccessLogger):
         line = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "request_id": request.get(REQUEST_ID),
-            "method": request.method,
+            "method": method_of(request),
             "route": route_of(request),
             "path": path,
             "status": response.status,

@@ -20,8 +20,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """Config loaded and every provider's last check passed; 503 naming those that did not."""
-    problems = request.app[READINESS].problems()
-    request.app[LIVE].current  # noqa: B018 - raises if the runtime has not started
+    providers = request.app[LIVE].current.settings.providers
+    problems = request.app[READINESS].problems(providers)
     if problems:
         return web.json_response({"status": "unready", "providers": problems}, status=503)
     return web.json_response({"status": "ready"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import posixpath
+from contextlib import nullcontext
 from datetime import UTC
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -56,17 +57,21 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
     now = app[CLOCK]()
     async with app[LIVE].use() as rt:
         claims = _checked_claims(request, rt, now)
-        storage = rt.storages[claims.provider]
         server = rt.settings.server
-        meta = await _stat(request, storage, claims.filename, server.backend_timeout)
-        status, headers, byte_range = _decide(request, meta, claims, now)
-        if status == 304:
-            return web.Response(status=304, headers=headers)
-        response = web.StreamResponse(status=status, headers=headers)
-        limits = Limits(server.max_streams, server.backend_timeout, server.client_timeout)
-        return await app[RELAY].send(
-            request, response, storage, claims.filename, byte_range, meta, limits
-        )
+        # A GET takes its stream slot before the backend is asked, so a full process
+        # answers 503 without adding backend load.
+        slot = app[RELAY].slot(server.max_streams) if request.method == "GET" else nullcontext()
+        with slot:
+            storage = rt.storages[claims.provider]
+            meta = await _stat(request, storage, claims.filename, server.backend_timeout)
+            status, headers, byte_range = _decide(request, meta, claims, now)
+            if status == 304:
+                return web.Response(status=304, headers=headers)
+            response = web.StreamResponse(status=status, headers=headers)
+            limits = Limits(server.backend_timeout, server.client_timeout)
+            return await app[RELAY].send(
+                request, response, storage, claims.filename, byte_range, meta, limits
+            )
 
 
 def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims:

@@ -88,14 +88,15 @@ class GcsStorage:
                 key,
                 timeout=self._timeout,  # type: ignore[arg-type]
             )
-        updated = doc.get("updated")
-        return ObjectMeta(
-            size=int(doc["size"]),
-            # The generation names one version of the object; ``open`` holds it to that.
-            etag=f'"{doc["generation"]}"',
-            last_modified=datetime.fromisoformat(updated) if updated else None,
-            content_type=stored_type(doc.get("contentType")),
-        )
+            # Inside the translation too: a document without these is a backend failure.
+            updated = doc.get("updated")
+            return ObjectMeta(
+                size=int(doc["size"]),
+                # The generation names one version of the object; ``open`` holds it to that.
+                etag=f'"{doc["generation"]}"',
+                last_modified=datetime.fromisoformat(updated) if updated else None,
+                content_type=stored_type(doc.get("contentType")),
+            )
 
     @asynccontextmanager
     async def open(
@@ -142,6 +143,8 @@ class GcsStorage:
         if expires_in > _MAX_SIGNED_SECONDS:
             raise BackendError("GCS signed URLs live at most 7 days")
         host = (self._settings.endpoint_url or _PUBLIC_HOST).rstrip("/")
+        if "client_email" not in self._service:
+            raise BackendError("native GCS URLs need service-account credentials with a key")
         return v4_signed_url(
             host,
             self._settings.bucket,

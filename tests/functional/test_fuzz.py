@@ -7,6 +7,7 @@ Requests go over plain sockets, byte for byte, to a real server whose S3 backend
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from typing import Any
 
@@ -148,3 +149,19 @@ async def test_mutated_requests_never_get_a_5xx(target: Any) -> None:
         if status in REFUSED:
             assert target.relay.accepted == before, bytes(data)[:200]
     assert sum(v for k, v in statuses.items() if k in REFUSED) > 100  # the fuzz did reach the gate
+
+
+async def test_parser_refusals_are_json_and_never_echo_the_line(target: Any) -> None:
+    reader, writer = await asyncio.open_connection(target.server.host, target.server.port)
+    writer.write(f"GET {GOOD.replace('cam%2F', 'cam/with space/')} HTTP/1.1\r\n\r\n".encode())
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400"
+    assert b"application/json" in head.lower()
+    assert json.loads(body) == {
+        "data": "malformed HTTP request (BadStatusLine)",
+        "error": "bad_request",
+    }
+    assert SIG.encode() not in answer

@@ -78,3 +78,31 @@ def test_failure_window_memory_is_bounded() -> None:
     window.fail("key-999", 1)
     window.fail("key-999", 2)
     assert window.retry_after("key-999", 3) > 0
+
+
+def test_readiness_counts_providers_without_a_result_as_not_ready() -> None:
+    from proxy.readiness import CheckResult, Readiness
+
+    readiness = Readiness()
+    assert readiness.problems(["a"]) == {"*": "providers not checked yet"}
+    readiness.results = {"a": CheckResult(True, None), "b": CheckResult(False, "down")}
+    readiness.checked_once = True
+    assert readiness.problems(["a", "b", "new"]) == {"b": "down", "new": "not checked yet"}
+    assert readiness.problems(["a"]) == {}
+
+
+async def test_oversized_access_keys_are_refused_and_not_tracked() -> None:
+    from proxy.auth import Authenticator
+    from proxy.errors import Unauthorized
+
+    auth = Authenticator(failures=5, window=60)
+    try:
+        with pytest.raises(Unauthorized):
+            await auth.authenticate({}, "K" * 10_000, "secret", "client-1")
+        assert auth.by_key._failures == {}
+        assert len(auth.by_client._failures) == 1
+        with pytest.raises(Unauthorized):
+            await auth.authenticate({}, "AKSHORT", "wrong", "client-2")
+        assert all(len(key) == 32 for key in auth.by_key._failures)  # digests, not raw keys
+    finally:
+        auth.close()
