@@ -22,3 +22,24 @@ def test_soak_runs_a_mixed_load_without_errors(tmp_path: Path) -> None:
     assert summary["total_requests"] > 100
     assert set(summary["requests"]) == {"get", "range", "head", "validate", "issue", "bulk"}
     assert result.returncode in (0, 1)  # 1 only if RSS moved 10 % in three seconds of warm-up
+
+
+def test_the_side_by_side_harness_checks_what_it_measures(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "checks: statuses, byte counts, Content-Range and refusals are right" in result.stdout
+    doc = json.loads((tmp_path / "quick.json").read_text())
+    for key in (
+        "validate/proxy/rps",
+        "workers/2 workers/rps",
+        "stream/proxy-s3/GBps",
+        "stream/proxy-local/GBps",
+        "seek/proxy-s3 c64/rps",
+        "concurrency/proxy-s3 32 (16 slow)/proxy_peak_rss_MiB",
+    ):
+        assert doc["summary"][key]["median"] > 0, key
+    assert (tmp_path / "quick.png").stat().st_size > 1000
+    assert "| section | variant |" in (tmp_path / "quick.md").read_text()

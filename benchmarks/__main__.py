@@ -1,0 +1,548 @@
+"""Side-by-side load tests: the proxy against the origin it fronts and against nginx.
+
+    python -m benchmarks            # the full run (5 rounds); about 10 minutes on 2 cores
+    python -m benchmarks --quick    # a few seconds per section; checks what it measures
+
+Everything runs on 127.0.0.1 and is stopped by PID: one nginx (the fast origin with
+sendfile, an nginx proxy_pass in front of it, and nginx secure_link for the validation
+peer) and the proxy (a local-disk provider over the same files, and an S3 provider whose
+endpoint is that nginx origin, which serves /bucket/key like an S3 GET/HEAD). Load comes
+from wrk (request rates, latencies) and curl (downloads). Each round runs every variant of
+a section, in an order rotated per round; the table shows medians and ratios. Results go
+to benchmarks/results/ as JSON and a PNG chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+KEY = "benchmark-signing-key-0123456789abcdef0123456789"
+NGINX_SECRET = "benchmark-secure-link-secret"
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not open")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(15)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Stack:
+    """The servers under test, started once for the whole run."""
+
+    work: Path
+    sizes: dict[str, int]
+    origin: int = 0
+    proxy_pass: int = 0
+    secure_link: int = 0
+    proxy: int = 0
+    proxy2: int = 0
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.origin, self.proxy_pass, self.secure_link = free_port(), free_port(), free_port()
+        self.proxy, self.proxy2 = free_port(), free_port()
+        (self.work / "tmp").mkdir()
+        user = "user root;" if os.geteuid() == 0 else ""
+        conf = self.work / "nginx.conf"
+        conf.write_text(f"""
+{user}
+worker_processes 1;
+daemon off;
+pid {self.work}/nginx.pid;
+error_log {self.work}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  types {{ video/mp4 mp4; }}
+  client_body_temp_path {self.work}/tmp/body;
+  proxy_temp_path {self.work}/tmp/proxy;
+  fastcgi_temp_path {self.work}/tmp/fastcgi;
+  uwsgi_temp_path {self.work}/tmp/uwsgi;
+  scgi_temp_path {self.work}/tmp/scgi;
+  server {{ listen 127.0.0.1:{self.origin}; root {self.work}/www; }}
+  server {{
+    listen 127.0.0.1:{self.proxy_pass};
+    location / {{
+      proxy_pass http://127.0.0.1:{self.origin};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{self.secure_link};
+    location / {{
+      secure_link $arg_md5,$arg_expires;
+      secure_link_md5 "$secure_link_expires$uri {NGINX_SECRET}";
+      if ($secure_link = "") {{ return 403; }}
+      if ($secure_link = "0") {{ return 410; }}
+      default_type application/json;
+      return 200 '{{"valid": true}}';
+    }}
+  }}
+}}
+""")
+        self.procs["nginx"] = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-p", str(self.work)], stdout=subprocess.DEVNULL
+        )
+        for port in (self.origin, self.proxy_pass, self.secure_link):
+            wait_port(port)
+        for name, port, workers in (("proxy", self.proxy, 1), ("proxy2", self.proxy2, 2)):
+            config = self.work / f"{name}.toml"
+            config.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+access_log = false
+max_streams = 100000
+[signing]
+key = "{KEY}"
+[providers.disk]
+kind = "local"
+root = "{self.work}/www/media"
+[providers.s3]
+kind = "s3"
+bucket = "media"
+endpoint_url = "http://127.0.0.1:{self.origin}"
+access_key_id = "bench"
+secret_access_key = "bench-not-a-secret"
+max_connections = 256
+[accounts.cam]
+providers = ["disk", "s3"]
+""")
+            self.procs[name] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "proxy",
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--workers",
+                    str(workers),
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.work / f"{name}.log", "wb"),  # noqa: SIM115 - closed at exit
+            )
+            wait_port(port)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            stop(proc)
+
+    def link(self, provider: str, name: str, *, port: int | None = None, bad: bool = False) -> str:
+        from proxy.links import build_url
+        from proxy.signing import LinkClaims, Signer
+
+        claims = LinkClaims("cam", provider, f"cam/{name}", int(time.time()) + 86400)
+        signature = Signer(KEY.encode()).sign(claims)
+        if bad:
+            signature = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+        return build_url(f"http://127.0.0.1:{port or self.proxy}", claims, signature)
+
+    def secure_link_url(self, name: str) -> str:
+        import base64
+        import hashlib
+
+        expires = int(time.time()) + 86400
+        uri = f"/media/cam/{name}"
+        digest = hashlib.md5(f"{expires}{uri} {NGINX_SECRET}".encode()).digest()
+        md5 = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return f"http://127.0.0.1:{self.secure_link}{uri}?md5={md5}&expires={expires}"
+
+    def direct(self, name: str, port: int | None = None) -> str:
+        return f"http://127.0.0.1:{port or self.origin}/media/cam/{name}"
+
+    def server_pid(self, variant: str) -> int | None:
+        if variant.startswith("proxy"):
+            return self.procs["proxy"].pid
+        return None
+
+
+_UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def wrk(
+    url: str, connections: int, seconds: float, headers: list[str] | None = None
+) -> dict[str, float]:
+    argv = [
+        "wrk",
+        "-t",
+        str(min(2, connections)),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+    ]
+    for header in headers or []:
+        argv += ["-H", header]
+    out = subprocess.run(
+        [*argv, url], capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {}
+    for pct in ("50", "99"):
+        m = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\b", out)
+        lat[pct] = float(m.group(1)) * _UNIT[m.group(2)] if m else float("nan")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    return {
+        "rps": rate,
+        "p50_ms": lat["50"] * 1000,
+        "p99_ms": lat["99"] * 1000,
+        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "requests": float(total.group(1)) if total else 0.0,
+    }
+
+
+def curl_check(
+    url: str, expect_status: int, expect_bytes: int | None, headers: list[str] | None = None
+) -> dict[str, str]:
+    """One request, checked: status, body length, and Content-Range when asked for a range."""
+    argv = ["curl", "-sS", "-o", os.devnull, "-D", "-", "-w", "%{http_code} %{size_download}"]
+    for header in headers or []:
+        argv += ["-H", header]
+    out = subprocess.run(
+        [*argv, url], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+    head, tail = out.rsplit("\n", 1)
+    status, size = tail.split()
+    got = {
+        k.lower(): v.strip()
+        for k, _, v in (line.partition(":") for line in head.splitlines()[1:] if ":" in line)
+    }
+    if int(status) != expect_status:
+        raise AssertionError(f"{url}: status {status}, wanted {expect_status}")
+    if expect_bytes is not None and int(size) != expect_bytes:
+        raise AssertionError(f"{url}: {size} bytes, wanted {expect_bytes}")
+    return got
+
+
+def curl_speed(
+    url: str,
+    headers: list[str] | None = None,
+    limit: str | None = None,
+    max_time: float | None = None,
+) -> tuple[float, int]:
+    argv = ["curl", "-sS", "-o", os.devnull, "-w", "%{speed_download} %{size_download}"]
+    if limit:
+        argv += ["--limit-rate", limit]
+    if max_time:
+        argv += ["--max-time", str(max_time)]
+    for header in headers or []:
+        argv += ["-H", header]
+    result = subprocess.run([*argv, url], capture_output=True, text=True, timeout=600, check=False)
+    speed, size = result.stdout.split()
+    return float(speed), int(size)
+
+
+@dataclass
+class Section:
+    name: str
+    variants: dict[str, Any]  # variant -> callable returning metrics
+    results: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+    def run_round(self, index: int) -> None:
+        names = list(self.variants)
+        shift = index % len(names)
+        for variant in names[shift:] + names[:shift]:
+            metrics = self.variants[variant]()
+            self.results.setdefault(variant, []).append(metrics)
+            shown = ", ".join(f"{k}={v:,.2f}" for k, v in metrics.items())
+            log(f"  round {index + 1} {self.name}/{variant}: {shown}")
+
+    def median(self, variant: str, metric: str) -> float:
+        return statistics.median(r[metric] for r in self.results[variant])
+
+
+def build(stack: Stack, quick: bool) -> list[Section]:
+    d = 2 if quick else 8  # wrk seconds per measurement
+    big = "big.bin"
+    s = stack
+
+    def proxy_cpu(fn: Any) -> Any:
+        def run() -> dict[str, float]:
+            pid = s.procs["proxy"].pid
+            before = cpu_seconds(pid)
+            metrics = dict(fn())
+            metrics["proxy_cpu_s"] = cpu_seconds(pid) - before
+            return metrics
+
+        return run
+
+    def stream(url: str) -> Any:
+        def run() -> dict[str, float]:
+            speed, size = curl_speed(url)
+            if size != s.sizes[big]:
+                raise AssertionError(f"{url}: {size} of {s.sizes[big]} bytes")
+            return {"GBps": speed / 1e9}
+
+        return run
+
+    ranged = ["Range: bytes=1048576-1049599"]
+    validate = Section(
+        "validate",
+        {
+            "proxy": lambda: wrk(
+                s.link("disk", "small.bin").replace("/signed?", "/signed/validate?"), 32, d
+            ),
+            "proxy-403": lambda: wrk(s.link("disk", "small.bin", bad=True), 32, d),
+            "nginx-secure_link": lambda: wrk(s.secure_link_url("small.bin"), 32, d),
+        },
+    )
+    workers = Section(
+        "workers",
+        {
+            "1 worker": lambda: wrk(
+                s.link("disk", "small.bin").replace("/signed?", "/signed/validate?"), 64, d
+            ),
+            "2 workers": lambda: wrk(
+                s.link("disk", "small.bin", port=s.proxy2).replace("/signed?", "/signed/validate?"),
+                64,
+                d,
+            ),
+        },
+    )
+    streams = Section(
+        "stream",
+        {
+            "direct": stream(s.direct(big)),
+            "nginx-proxy_pass": stream(s.direct(big, s.proxy_pass)),
+            "proxy-s3": proxy_cpu(stream(s.link("s3", big))),
+            "proxy-local": proxy_cpu(stream(s.link("disk", big))),
+        },
+    )
+    seek = Section(
+        "seek",
+        {
+            "direct c1": lambda: wrk(s.direct(big), 1, d, ranged),
+            "proxy-s3 c1": lambda: wrk(s.link("s3", big), 1, d, ranged),
+            "proxy-local c1": lambda: wrk(s.link("disk", big), 1, d, ranged),
+            "direct c64": lambda: wrk(s.direct(big), 64, d, ranged),
+            "proxy-s3 c64": lambda: wrk(s.link("s3", big), 64, d, ranged),
+            "proxy-local c64": lambda: wrk(s.link("disk", big), 64, d, ranged),
+        },
+    )
+
+    def concurrency() -> dict[str, float]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pid = s.procs["proxy"].pid
+        url = s.link("s3", big)
+        seconds = 3 if quick else 15
+        with ThreadPoolExecutor(32) as pool:
+            fast = [pool.submit(curl_speed, url) for _ in range(16)]
+            slow = [pool.submit(curl_speed, url, None, "256K", seconds) for _ in range(16)]
+            speeds = [f.result()[0] for f in fast]
+            [f.result() for f in slow]
+        return {
+            "fast_total_GBps": sum(speeds) / 1e9,
+            "proxy_peak_rss_MiB": peak_rss_kib(pid) / 1024,
+        }
+
+    return [
+        validate,
+        workers,
+        streams,
+        seek,
+        Section("concurrency", {"proxy-s3 32 (16 slow)": concurrency}),
+    ]
+
+
+def check(stack: Stack) -> None:
+    """What is measured is right: statuses, byte counts, ranges, refusals."""
+    s = stack
+    big, size = "big.bin", stack.sizes["big.bin"]
+    for url in (s.direct(big), s.direct(big, s.proxy_pass), s.link("s3", big), s.link("disk", big)):
+        curl_check(url, 200, size)
+    for url in (s.direct(big), s.link("s3", big), s.link("disk", big)):
+        got = curl_check(url, 206, 1024, ["Range: bytes=1048576-1049599"])
+        if got.get("content-range") != f"bytes 1048576-1049599/{size}":
+            raise AssertionError(f"{url}: Content-Range {got.get('content-range')}")
+    curl_check(s.link("disk", "small.bin").replace("/signed?", "/signed/validate?"), 200, None)
+    curl_check(s.link("disk", "small.bin", bad=True), 403, None)
+    curl_check(s.secure_link_url("small.bin"), 200, None)
+    curl_check(s.secure_link_url("small.bin").replace("md5=", "md5=x"), 403, None)
+    log("checks: statuses, byte counts, Content-Range and refusals are right for every variant")
+
+
+def table(sections: list[Section]) -> tuple[str, dict[str, Any]]:
+    rows = ["| section | variant | median | ratio |", "|---|---|---|---|"]
+    summary: dict[str, Any] = {}
+
+    def row(section: Section, variant: str, metric: str, base: str | None, label: str) -> None:
+        value = section.median(variant, metric)
+        ratio = value / section.median(base, metric) if base else None
+        summary[f"{section.name}/{variant}/{metric}"] = {
+            "median": value,
+            "ratio_vs": base,
+            "ratio": ratio,
+        }
+        shown = f"{ratio:.2f}x {label}" if ratio is not None else ""
+        rows.append(f"| {section.name} | {variant} | {value:,.3f} {metric} | {shown} |")
+
+    by = {s.name: s for s in sections}
+    v = by["validate"]
+    row(v, "proxy", "rps", "nginx-secure_link", "nginx secure_link")
+    row(v, "proxy-403", "rps", "nginx-secure_link", "nginx secure_link")
+    row(v, "nginx-secure_link", "rps", None, "")
+    row(v, "proxy", "p99_ms", None, "")
+    w = by["workers"]
+    row(w, "2 workers", "rps", "1 worker", "one worker")
+    st = by["stream"]
+    for variant in ("proxy-s3", "proxy-local"):
+        row(st, variant, "GBps", "direct", "direct")
+    row(st, "proxy-s3", "GBps", "nginx-proxy_pass", "nginx proxy_pass")
+    row(st, "proxy-local", "GBps", "nginx-proxy_pass", "nginx proxy_pass")
+    row(st, "direct", "GBps", None, "")
+    sk = by["seek"]
+    for c in ("c1", "c64"):
+        row(sk, f"proxy-s3 {c}", "rps", f"direct {c}", "direct")
+        row(sk, f"proxy-local {c}", "rps", f"direct {c}", "direct")
+    for variant in ("proxy-s3 c1", "proxy-local c1"):
+        added = sk.median(variant, "p50_ms") - sk.median("direct c1", "p50_ms")
+        summary[f"seek/{variant}/added_p50_ms"] = added
+        rows.append(f"| seek | {variant} | +{added:.3f} ms p50 over direct | |")
+    cc = by["concurrency"]
+    row(cc, "proxy-s3 32 (16 slow)", "fast_total_GBps", None, "")
+    row(cc, "proxy-s3 32 (16 slow)", "proxy_peak_rss_MiB", None, "")
+    return "\n".join(rows), summary
+
+
+def chart(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ratios = {
+        k.rsplit("/", 1)[0]: v["ratio"]
+        for k, v in summary.items()
+        if isinstance(v, dict) and v.get("ratio")
+    }
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(ratios) + 1.5))
+    ax.barh(list(ratios), list(ratios.values()), color="#4477aa")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xlabel("ratio (median of rounds; 1.0 = the peer)")
+    ax.set_title("proxy vs its peers on 127.0.0.1")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="one short round; checks, not speed")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args()
+    for tool in ("nginx", "wrk", "curl"):
+        if not shutil.which(tool):
+            log(f"{tool} is missing: scripts/bench installs it (apt-get install nginx wrk curl)")
+            return 2
+    rounds = 1 if args.quick else args.rounds
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    os.chmod(work, 0o755)
+    media = work / "www" / "media" / "cam"
+    media.mkdir(parents=True)
+    sizes = {"small.bin": 1024, "big.bin": (32 if args.quick else 256) << 20}
+    for name, size in sizes.items():
+        with open(media / name, "wb") as fh:
+            for _ in range(0, size, 1 << 20):
+                fh.write(os.urandom(min(1 << 20, size)))
+    stack = Stack(work, sizes)
+    started = time.monotonic()
+    try:
+        log(f"starting nginx and the proxy in {work}")
+        stack.start()
+        check(stack)
+        sections = build(stack, args.quick)
+        for index in range(rounds):
+            log(f"round {index + 1} of {rounds}")
+            for section in sections:
+                section.run_round(index)
+    finally:
+        stack.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    text, summary = table(sections)
+    log("\n" + text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "quick" if args.quick else "latest"
+    machine = f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}"
+    doc = {
+        "machine": machine,
+        "rounds": rounds,
+        "seconds": round(time.monotonic() - started, 1),
+        "summary": summary,
+        "raw": {s.name: s.results for s in sections},
+    }
+    (out / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out / f"{name}.md").write_text(f"Machine: {machine}; {rounds} round(s).\n\n{text}\n")
+    chart(summary, out / f"{name}.png")
+    log(f"wrote {out / name}.json, .md and .png in {doc['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
