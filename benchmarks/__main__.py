@@ -309,9 +309,6 @@ class Section:
             shown = ", ".join(f"{k}={v:,.2f}" for k, v in metrics.items())
             log(f"  round {index + 1} {self.name}/{variant}: {shown}")
 
-    def median(self, variant: str, metric: str) -> float:
-        return statistics.median(r[metric] for r in self.results[variant])
-
 
 def build(stack: Stack, quick: bool) -> list[Section]:
     d = 2 if quick else 8  # wrk seconds per measurement
@@ -424,46 +421,42 @@ def check(stack: Stack) -> None:
     log("checks: statuses, byte counts, Content-Range and refusals are right for every variant")
 
 
-def table(sections: list[Section]) -> tuple[str, dict[str, Any]]:
+def table(raw: dict[str, dict[str, list[dict[str, float]]]]) -> tuple[str, dict[str, Any]]:
+    """The Markdown table and the summary, from every round's raw numbers."""
     rows = ["| section | variant | median | ratio |", "|---|---|---|---|"]
     summary: dict[str, Any] = {}
 
-    def row(section: Section, variant: str, metric: str, base: str | None, label: str) -> None:
-        value = section.median(variant, metric)
-        ratio = value / section.median(base, metric) if base else None
-        summary[f"{section.name}/{variant}/{metric}"] = {
-            "median": value,
-            "ratio_vs": base,
-            "ratio": ratio,
-        }
-        shown = f"{ratio:.2f}x {label}" if ratio is not None else ""
-        rows.append(f"| {section.name} | {variant} | {value:,.3f} {metric} | {shown} |")
+    def median(section: str, variant: str, metric: str) -> float:
+        return statistics.median(r[metric] for r in raw[section][variant])
 
-    by = {s.name: s for s in sections}
-    v = by["validate"]
-    row(v, "proxy", "rps", "nginx-secure_link", "nginx secure_link")
-    row(v, "proxy-403", "rps", "nginx-secure_link", "nginx secure_link")
-    row(v, "nginx-secure_link", "rps", None, "")
-    row(v, "proxy", "p99_ms", None, "")
-    w = by["workers"]
-    row(w, "2 workers", "rps", "1 worker", "one worker")
-    st = by["stream"]
+    def row(section: str, variant: str, metric: str, bases: tuple[str, ...] = ()) -> None:
+        value = median(section, variant, metric)
+        ratios = {base: value / median(section, base, metric) for base in bases}
+        summary[f"{section}/{variant}/{metric}"] = {"median": value, "ratios": ratios}
+        shown = ", ".join(f"{r:.2f}x {base}" for base, r in ratios.items())
+        rows.append(f"| {section} | {variant} | {value:,.3f} {metric} | {shown} |")
+
+    row("validate", "proxy", "rps", ("nginx-secure_link",))
+    row("validate", "proxy-403", "rps", ("nginx-secure_link",))
+    row("validate", "nginx-secure_link", "rps")
+    row("validate", "proxy", "p50_ms")
+    row("validate", "proxy", "p99_ms")
+    row("workers", "2 workers", "rps", ("1 worker",))
     for variant in ("proxy-s3", "proxy-local"):
-        row(st, variant, "GBps", "direct", "direct")
-    row(st, "proxy-s3", "GBps", "nginx-proxy_pass", "nginx proxy_pass")
-    row(st, "proxy-local", "GBps", "nginx-proxy_pass", "nginx proxy_pass")
-    row(st, "direct", "GBps", None, "")
-    sk = by["seek"]
+        row("stream", variant, "GBps", ("direct", "nginx-proxy_pass"))
+        row("stream", variant, "proxy_cpu_s")
+    row("stream", "direct", "GBps")
+    row("stream", "nginx-proxy_pass", "GBps")
     for c in ("c1", "c64"):
-        row(sk, f"proxy-s3 {c}", "rps", f"direct {c}", "direct")
-        row(sk, f"proxy-local {c}", "rps", f"direct {c}", "direct")
+        row("seek", f"proxy-s3 {c}", "rps", (f"direct {c}",))
+        row("seek", f"proxy-local {c}", "rps", (f"direct {c}",))
+        row("seek", f"direct {c}", "rps")
     for variant in ("proxy-s3 c1", "proxy-local c1"):
-        added = sk.median(variant, "p50_ms") - sk.median("direct c1", "p50_ms")
-        summary[f"seek/{variant}/added_p50_ms"] = added
-        rows.append(f"| seek | {variant} | +{added:.3f} ms p50 over direct | |")
-    cc = by["concurrency"]
-    row(cc, "proxy-s3 32 (16 slow)", "fast_total_GBps", None, "")
-    row(cc, "proxy-s3 32 (16 slow)", "proxy_peak_rss_MiB", None, "")
+        added = median("seek", variant, "p50_ms") - median("seek", "direct c1", "p50_ms")
+        summary[f"seek/{variant}/added_p50_ms"] = {"median": added, "ratios": {}}
+        rows.append(f"| seek | {variant} | +{added:.3f} ms p50 over direct c1 | |")
+    row("concurrency", "proxy-s3 32 (16 slow)", "fast_total_GBps")
+    row("concurrency", "proxy-s3 32 (16 slow)", "proxy_peak_rss_MiB")
     return "\n".join(rows), summary
 
 
@@ -495,7 +488,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one short round; checks, not speed")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--report", metavar="JSON", help="only redraw the table and chart of a run")
     args = parser.parse_args()
+    if args.report:
+        doc = json.loads(Path(args.report).read_text())
+        write(doc, Path(args.report).parent, Path(args.report).stem)
+        return 0
     for tool in ("nginx", "wrk", "curl"):
         if not shutil.which(tool):
             log(f"{tool} is missing: scripts/bench installs it (apt-get install nginx wrk curl)")
@@ -524,24 +522,27 @@ def main() -> int:
     finally:
         stack.stop()
         shutil.rmtree(work, ignore_errors=True)
-    text, summary = table(sections)
-    log("\n" + text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = "quick" if args.quick else "latest"
     machine = f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}"
     doc = {
         "machine": machine,
         "rounds": rounds,
         "seconds": round(time.monotonic() - started, 1),
-        "summary": summary,
         "raw": {s.name: s.results for s in sections},
     }
-    (out / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / f"{name}.md").write_text(f"Machine: {machine}; {rounds} round(s).\n\n{text}\n")
-    chart(summary, out / f"{name}.png")
-    log(f"wrote {out / name}.json, .md and .png in {doc['seconds']} s")
+    write(doc, Path(args.out), "quick" if args.quick else "latest")
     return 0
+
+
+def write(doc: dict[str, Any], out: Path, name: str) -> None:
+    text, summary = table(doc["raw"])
+    doc["summary"] = summary
+    log("\n" + text)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    header = f"Machine: {doc['machine']}; {doc['rounds']} round(s), medians; {doc['seconds']} s."
+    (out / f"{name}.md").write_text(f"{header}\n\n{text}\n")
+    chart(summary, out / f"{name}.png")
+    log(f"wrote {out / name}.json, .md and .png")
 
 
 if __name__ == "__main__":
