@@ -33,7 +33,7 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from proxy.config import AzureProvider
 from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
-from proxy.storage.base import ByteRange, ObjectMeta, stored_type
+from proxy.storage.base import ByteRange, ObjectMeta, started, stored_type
 
 
 class AzureStorage:
@@ -86,9 +86,7 @@ class AzureStorage:
 
     @property
     def container(self) -> ContainerClient:
-        if self._container is None:
-            raise BackendUnavailable("the Azure client is not started")
-        return self._container
+        return started(self._container, "Azure")
 
     async def check(self) -> None:
         with _translate():
@@ -134,9 +132,7 @@ class AzureStorage:
     async def presign(self, key: str, expires_in: int) -> str | None:
         """A read-only SAS URL for the blob, valid for ``expires_in`` seconds."""
         s = self._settings
-        service = self._service
-        if service is None:
-            raise BackendUnavailable("the Azure client is not started")
+        service = started(self._service, "Azure")
         credential = service.credential
         account_key = getattr(credential, "account_key", None) or s.account_key
         if not account_key:

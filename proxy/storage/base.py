@@ -12,7 +12,11 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
+
+from proxy.errors import BackendUnavailable
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,13 @@ class ObjectMeta:
     etag: str | None = None  # a quoted entity-tag as sent in HTTP, e.g. '"abc"' or 'W/"abc"'
     last_modified: datetime | None = None  # timezone-aware UTC
     content_type: str | None = None  # None when the backend stores none worth trusting
+
+
+def started(client: T | None, backend: str) -> T:
+    """A backend's client, or BackendUnavailable if it is used before start() or after close()."""
+    if client is None:
+        raise BackendUnavailable(f"the {backend} client is not started")
+    return client
 
 
 # What stores report for an object saved without a type; the extension says more.

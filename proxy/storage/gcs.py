@@ -24,7 +24,7 @@ from gcloud.aio.storage import Storage as GcsClient
 
 from proxy.config import GcsProvider
 from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
-from proxy.storage.base import ByteRange, ObjectMeta, stored_type
+from proxy.storage.base import ByteRange, ObjectMeta, started, stored_type
 
 _PUBLIC_HOST = "https://storage.googleapis.com"
 _MAX_SIGNED_SECONDS = 7 * 86400  # the V4 limit
@@ -66,9 +66,7 @@ class GcsStorage:
 
     @property
     def client(self) -> GcsClient:
-        if self._client is None:
-            raise BackendUnavailable("the GCS client is not started")
-        return self._client
+        return started(self._client, "GCS")
 
     async def check(self) -> None:
         try:

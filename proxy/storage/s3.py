@@ -26,7 +26,7 @@ from botocore.exceptions import (
 
 from proxy.config import S3Provider
 from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
-from proxy.storage.base import ByteRange, ObjectMeta, stored_type
+from proxy.storage.base import ByteRange, ObjectMeta, started, stored_type
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -77,9 +77,7 @@ class S3Storage:
 
     @property
     def client(self) -> S3Client:
-        if self._client is None:
-            raise BackendUnavailable("the S3 client is not started")
-        return self._client
+        return started(self._client, "S3")
 
     async def check(self) -> None:
         with _translate():
