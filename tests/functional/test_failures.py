@@ -264,3 +264,18 @@ async def read_until_failure_after(
 ) -> tuple[int, BaseException | None]:
     await asyncio.sleep(pause)
     return await read_until_failure(resp)
+
+
+async def test_a_local_file_truncated_mid_stream_aborts_the_client(rig: Rig) -> None:
+    path = rig.root / "cam" / "big.bin"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(rig.url("disk", "cam/big.bin")) as resp,
+    ):
+        assert resp.headers["Content-Length"] == str(len(BIG))
+        await resp.content.readexactly(1024 * 1024)
+        with open(path, "r+b") as fh:  # the disk "backend" loses the rest of the file
+            fh.truncate(2 * 1024 * 1024)
+        got, error = await asyncio.wait_for(read_until_failure(resp), timeout=15)
+    assert error is not None, "a short file must surface as a failed transfer"
+    assert 1024 * 1024 + got < len(BIG)
