@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -32,8 +33,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-KEY = "benchmark-signing-key-0123456789abcdef0123456789"
-NGINX_SECRET = "benchmark-secure-link-secret"
+# Made per run: no key, even a benchmark's, lives in the repository.
+KEY = secrets.token_urlsafe(32)
+NGINX_SECRET = secrets.token_urlsafe(16)
 
 
 def log(text: str) -> None:
@@ -161,7 +163,7 @@ kind = "s3"
 bucket = "media"
 endpoint_url = "http://127.0.0.1:{self.origin}"
 access_key_id = "bench"
-secret_access_key = "bench-not-a-secret"
+secret_access_key = "{secrets.token_urlsafe(16)}"
 max_connections = 256
 [accounts.cam]
 providers = ["disk", "s3"]
