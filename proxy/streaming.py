@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -83,17 +83,8 @@ class Relay:
         limits: Limits,
     ) -> AsyncIterator[bytes]:
         """The body's chunks; failing here is still a status (404, 502, 504)."""
-        metrics = self.metrics
-        with metrics.backend_seconds.labels(storage.name, "open").time():
-            try:
-                async with asyncio.timeout(limits.backend_timeout):
-                    return await stack.enter_async_context(storage.open(key, byte_range, meta))
-            except TimeoutError:
-                metrics.backend_errors.labels(storage.name, BackendTimeout.code).inc()
-                raise BackendTimeout() from None
-            except BackendError as exc:
-                metrics.backend_errors.labels(storage.name, exc.code).inc()
-                raise
+        async with backend_call(self.metrics, storage.name, "open", limits.backend_timeout):
+            return await stack.enter_async_context(storage.open(key, byte_range, meta))
 
     async def _relay(
         self,
@@ -140,6 +131,23 @@ class Relay:
             abort(request)
         finally:
             metrics.bytes_sent.labels(SIGNED_PATH).inc(sent)
+
+
+@asynccontextmanager
+async def backend_call(
+    metrics: Metrics, provider: str, operation: str, seconds: float
+) -> AsyncIterator[None]:
+    """Time a backend's answer, bound it by ``seconds`` (504), count its failures."""
+    with metrics.backend_seconds.labels(provider, operation).time():
+        try:
+            async with asyncio.timeout(seconds):
+                yield
+        except TimeoutError:
+            metrics.backend_errors.labels(provider, BackendTimeout.code).inc()
+            raise BackendTimeout() from None
+        except BackendError as exc:
+            metrics.backend_errors.labels(provider, exc.code).inc()
+            raise
 
 
 def abort(request: web.Request) -> None:

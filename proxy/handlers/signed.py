@@ -9,7 +9,6 @@ metadata before a single body byte is read.
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
 import posixpath
 from contextlib import nullcontext
@@ -21,8 +20,6 @@ from aiohttp import web
 
 from proxy.conditional import Precondition, evaluate_preconditions, if_range_matches
 from proxy.errors import (
-    BackendError,
-    BackendTimeout,
     PreconditionFailed,
     ProxyError,
     RangeNotSatisfiable,
@@ -33,7 +30,7 @@ from proxy.runtime import Runtime
 from proxy.signing import LinkClaims
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY
 from proxy.storage.base import ByteRange, ObjectMeta, Storage
-from proxy.streaming import Limits
+from proxy.streaming import Limits, backend_call
 from proxy.verification import check_link, validation_report
 
 _TYPES = mimetypes.MimeTypes(filenames=())
@@ -89,17 +86,8 @@ def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims
 
 
 async def _stat(request: web.Request, storage: Storage, key: str, seconds: float) -> ObjectMeta:
-    metrics = request.app[METRICS]
-    try:
-        with metrics.backend_seconds.labels(storage.name, "stat").time():
-            async with asyncio.timeout(seconds):
-                return await storage.stat(key)
-    except TimeoutError:
-        metrics.backend_errors.labels(storage.name, BackendTimeout.code).inc()
-        raise BackendTimeout() from None
-    except BackendError as exc:
-        metrics.backend_errors.labels(storage.name, exc.code).inc()
-        raise
+    async with backend_call(request.app[METRICS], storage.name, "stat", seconds):
+        return await storage.stat(key)
 
 
 def _decide(

@@ -8,8 +8,8 @@ this boundary: each backend maps them onto ``proxy.errors`` at its edge.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar, runtime_checkable
@@ -49,6 +49,20 @@ def started(client: T | None, backend: str) -> T:
     if client is None:
         raise BackendUnavailable(f"the {backend} client is not started")
     return client
+
+
+async def read_chunks(
+    read: Callable[[int], Awaitable[bytes]],
+    size: int,
+    translate: Callable[[], AbstractContextManager[None]],
+) -> AsyncIterator[bytes]:
+    """Chunks from ``read(size)`` until it returns nothing, vendor errors translated."""
+    while True:
+        with translate():
+            chunk = await read(size)
+        if not chunk:
+            return
+        yield chunk
 
 
 # What stores report for an object saved without a type; the extension says more.

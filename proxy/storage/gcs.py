@@ -24,7 +24,7 @@ from gcloud.aio.storage import Storage as GcsClient
 
 from proxy.config import GcsProvider
 from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
-from proxy.storage.base import ByteRange, ObjectMeta, started, stored_type
+from proxy.storage.base import ByteRange, ObjectMeta, read_chunks, started, stored_type
 
 _PUBLIC_HOST = "https://storage.googleapis.com"
 _MAX_SIGNED_SECONDS = 7 * 86400  # the V4 limit
@@ -120,19 +120,9 @@ class GcsStorage:
             served = response.headers.get("x-goog-generation")
             if served is not None and served != generation:
                 raise BackendError("the object changed while it was being served")
-            yield self._chunks(response)
+            yield read_chunks(response.content.read, self._chunk_size, _translate)
         finally:
             response.close()
-
-    async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        read = response.content.read
-        size = self._chunk_size
-        while True:
-            with _translate():
-                chunk = await read(size)
-            if not chunk:
-                return
-            yield chunk
 
     async def presign(self, key: str, expires_in: int) -> str | None:
         """A V4 signed URL, signed with the service account's key (RSA-SHA256)."""

@@ -26,7 +26,7 @@ from botocore.exceptions import (
 
 from proxy.config import S3Provider
 from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
-from proxy.storage.base import ByteRange, ObjectMeta, started, stored_type
+from proxy.storage.base import ByteRange, ObjectMeta, read_chunks, started, stored_type
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -115,21 +115,11 @@ class S3Storage:
             response = await self.client.get_object(**params)
         body = response["Body"]
         try:
-            yield self._chunks(body)
+            yield read_chunks(body.read, self._chunk_size, _translate)
         finally:
             # Closing a body that was not read to the end drops its connection
             # instead of returning it to the pool half-read.
             body.close()
-
-    async def _chunks(self, body: Any) -> AsyncIterator[bytes]:
-        read = body.read
-        size = self._chunk_size
-        while True:
-            with _translate():
-                chunk = await read(size)
-            if not chunk:
-                return
-            yield chunk
 
 
 @contextmanager
