@@ -73,11 +73,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_kib(pid: int) -> int:
+def rss_kib(pid: int, field: str = "VmHWM") -> int:
+    """VmHWM (peak resident memory since the last reset) or VmRSS (now) of ``pid``."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Start VmHWM afresh (Linux: "5" in clear_refs), so a section sees its own peak."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 @dataclass
@@ -387,14 +393,20 @@ def build(stack: Stack, quick: bool) -> list[Section]:
         pid = s.procs["proxy"].pid
         url = s.link("s3", big)
         seconds = 3 if quick else 15
+        time.sleep(0.5)  # connections of the section before close
+        reset_peak_rss(pid)
+        idle = rss_kib(pid, "VmRSS")
         with ThreadPoolExecutor(32) as pool:
             fast = [pool.submit(curl_speed, url) for _ in range(16)]
             slow = [pool.submit(curl_speed, url, None, "256K", seconds) for _ in range(16)]
             speeds = [f.result()[0] for f in fast]
             [f.result() for f in slow]
+        peak = rss_kib(pid)
         return {
             "fast_total_GBps": sum(speeds) / 1e9,
-            "proxy_peak_rss_MiB": peak_rss_kib(pid) / 1024,
+            "proxy_idle_rss_MiB": idle / 1024,
+            "proxy_peak_rss_MiB": peak / 1024,
+            "per_stream_MiB": (peak - idle) / 1024 / 32,
         }
 
     return [
@@ -423,20 +435,47 @@ def check(stack: Stack) -> None:
     log("checks: statuses, byte counts, Content-Range and refusals are right for every variant")
 
 
+# The issue's goals: (summary key, peer) -> lowest ratio, or (key, "") -> highest value.
+GOALS: dict[tuple[str, str], tuple[str, float]] = {
+    ("stream/proxy-s3/GBps", "direct"): (">=", 0.80),
+    ("stream/proxy-s3/GBps", "nginx-proxy_pass"): (">=", 1.5),
+    ("stream/proxy-local/GBps", "direct"): (">=", 0.95),
+    ("seek/proxy-s3 c64/rps", "direct c64"): (">=", 0.25),
+    ("seek/proxy-local c64/rps", "direct c64"): (">=", 0.25),
+    ("seek/proxy-s3 c1/added_p50_ms", ""): ("<=", 0.10),
+    ("seek/proxy-local c1/added_p50_ms", ""): ("<=", 0.10),
+    ("validate/proxy/rps", "nginx-secure_link"): (">=", 0.35),
+    ("workers/2 workers/rps", "1 worker"): (">=", 1.7),
+    ("concurrency/proxy-s3 32 (16 slow)/per_stream_MiB", ""): ("<=", 1.0),
+}
+
+
+def verdict(key: str, peer: str, value: float) -> str:
+    goal = GOALS.get((key, peer))
+    if goal is None:
+        return ""
+    op, bound = goal
+    met = value >= bound if op == ">=" else value <= bound
+    return f"{op} {bound:g}{'x' if peer else ''}: {'met' if met else 'NOT met'}"
+
+
 def table(raw: dict[str, dict[str, list[dict[str, float]]]]) -> tuple[str, dict[str, Any]]:
     """The Markdown table and the summary, from every round's raw numbers."""
-    rows = ["| section | variant | median | ratio |", "|---|---|---|---|"]
+    rows = ["| section | variant | median | ratio | goal |", "|---|---|---|---|---|"]
     summary: dict[str, Any] = {}
 
     def median(section: str, variant: str, metric: str) -> float:
         return statistics.median(r[metric] for r in raw[section][variant])
 
     def row(section: str, variant: str, metric: str, bases: tuple[str, ...] = ()) -> None:
+        key = f"{section}/{variant}/{metric}"
         value = median(section, variant, metric)
         ratios = {base: value / median(section, base, metric) for base in bases}
-        summary[f"{section}/{variant}/{metric}"] = {"median": value, "ratios": ratios}
+        summary[key] = {"median": value, "ratios": ratios}
         shown = ", ".join(f"{r:.2f}x {base}" for base, r in ratios.items())
-        rows.append(f"| {section} | {variant} | {value:,.3f} {metric} | {shown} |")
+        goals = [verdict(key, base, r) for base, r in ratios.items()] + [verdict(key, "", value)]
+        goal = "; ".join(g for g in goals if g)
+        rows.append(f"| {section} | {variant} | {value:,.3f} {metric} | {shown} | {goal} |")
 
     row("validate", "proxy", "rps", ("nginx-secure_link",))
     row("validate", "proxy-403", "rps", ("nginx-secure_link",))
@@ -454,30 +493,44 @@ def table(raw: dict[str, dict[str, list[dict[str, float]]]]) -> tuple[str, dict[
         row("seek", f"proxy-local {c}", "rps", (f"direct {c}",))
         row("seek", f"direct {c}", "rps")
     for variant in ("proxy-s3 c1", "proxy-local c1"):
+        key = f"seek/{variant}/added_p50_ms"
         added = median("seek", variant, "p50_ms") - median("seek", "direct c1", "p50_ms")
-        summary[f"seek/{variant}/added_p50_ms"] = {"median": added, "ratios": {}}
-        rows.append(f"| seek | {variant} | +{added:.3f} ms p50 over direct c1 | |")
-    row("concurrency", "proxy-s3 32 (16 slow)", "fast_total_GBps")
-    row("concurrency", "proxy-s3 32 (16 slow)", "proxy_peak_rss_MiB")
+        summary[key] = {"median": added, "ratios": {}}
+        goal = verdict(key, "", added)
+        rows.append(f"| seek | {variant} | +{added:.3f} ms p50 over direct c1 | | {goal} |")
+    for metric in ("fast_total_GBps", "proxy_idle_rss_MiB", "proxy_peak_rss_MiB", "per_stream_MiB"):
+        if metric in raw["concurrency"]["proxy-s3 32 (16 slow)"][0]:  # older runs lack some
+            row("concurrency", "proxy-s3 32 (16 slow)", metric)
     return "\n".join(rows), summary
 
 
 def chart(summary: dict[str, Any], path: Path) -> None:
+    """One bar per ratio with a goal, the goal marked on it; green when met."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ratios = {
-        k.rsplit("/", 1)[0]: v["ratio"]
-        for k, v in summary.items()
-        if isinstance(v, dict) and v.get("ratio")
-    }
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(ratios) + 1.5))
-    ax.barh(list(ratios), list(ratios.values()), color="#4477aa")
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_xlabel("ratio (median of rounds; 1.0 = the peer)")
-    ax.set_title("proxy vs its peers on 127.0.0.1")
+    bars = []
+    for (key, peer), (op, bound) in GOALS.items():
+        if peer and key in summary and peer in summary[key]["ratios"]:
+            value = summary[key]["ratios"][peer]
+            met = value >= bound if op == ">=" else value <= bound
+            label = f"{key.rsplit('/', 1)[0]} vs {peer}"
+            bars.append((label, value, bound, "#228833" if met else "#cc3311"))
+    if not bars:
+        raise ValueError("nothing to chart: the summary has none of the goals' ratios")
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(bars) + 1.5))
+    labels = [b[0] for b in bars]
+    ax.barh(labels, [b[1] for b in bars], color=[b[3] for b in bars])
+    ax.scatter([b[2] for b in bars], labels, marker="|", s=400, color="black", label="goal")
+    for y, (_, value, _, _) in enumerate(bars):
+        ax.annotate(f"{value:.2f}x", (value, y), xytext=(4, 0), textcoords="offset points",
+                    va="center")  # fmt: skip
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("ratio to the peer (median of rounds, log scale); | = the goal")
+    ax.set_title("proxy vs its peers on 127.0.0.1 (green: goal met)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

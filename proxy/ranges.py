@@ -72,6 +72,31 @@ def parse_range(header: str | None, size: int) -> RangeDecision:
     return ByteRange(start, end)
 
 
+def requested_range(header: str | None) -> str | None:
+    """The one range ``header`` asks for, as a backend's ``Range`` value, size unknown.
+
+    ``None`` when the header is absent, malformed or asks for several ranges: the
+    answer will then be the whole object. Used to ask a backend for the bytes and
+    their metadata in one call; ``parse_range`` against the size the backend then
+    reports still decides, so a backend that resolves a range differently is caught.
+    """
+    if not header:
+        return None
+    unit, equals, range_set = header.partition("=")
+    if not equals or unit.lower() != "bytes":
+        return None
+    specs = [spec for spec in (s.strip(" \t") for s in range_set.split(",")) if spec]
+    match = _SPEC.fullmatch(specs[0]) if len(specs) == 1 else None
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first:
+        return f"bytes=-{_number(last)}" if last else None
+    if last and _key(last) < _key(first):
+        return None
+    return f"bytes={_number(first)}-{_number(last) if last else ''}"
+
+
 def _number(digits: str) -> int:
     significant = digits.lstrip("0")
     return int(significant or "0") if len(significant) <= _MAX_DIGITS else _HUGE

@@ -19,7 +19,7 @@ from aiohttp import web
 from proxy.errors import BackendError, BackendTimeout, ProxyError, ServiceUnavailable
 from proxy.links import SIGNED_PATH
 from proxy.metrics import Metrics
-from proxy.storage.base import ByteRange, ObjectMeta, Storage
+from proxy.storage.base import ByteRange, Fetched, FetchesAtOnce, ObjectMeta, Storage
 
 log = logging.getLogger("proxy.streaming")
 
@@ -51,29 +51,19 @@ class Relay:
             self.active -= 1
             self.metrics.active_streams.dec()
 
-    async def send(
+    async def fetch(
         self,
-        request: web.Request,
-        response: web.StreamResponse,
-        storage: Storage,
+        stack: AsyncExitStack,
+        storage: FetchesAtOnce,
         key: str,
-        byte_range: ByteRange | None,
-        meta: ObjectMeta,
+        wanted: str | None,
         limits: Limits,
-    ) -> web.StreamResponse:
-        """Open the backend, send the headers, relay exactly ``Content-Length`` bytes."""
-        expected = byte_range.length if byte_range else meta.size
-        response.content_length = expected
-        if request.method == "HEAD" or expected == 0:
-            await response.prepare(request)
-            return response
-        async with AsyncExitStack() as stack:
-            chunks = await self._open(stack, storage, key, byte_range, meta, limits)
-            await response.prepare(request)
-            await self._relay(request, response, storage.name, chunks, expected, limits)
-        return response
+    ) -> Fetched | None:
+        """Metadata and body in one backend call; failing here is still a status."""
+        async with backend_call(self.metrics, storage.name, "fetch", limits.backend_timeout):
+            return await stack.enter_async_context(storage.fetch(key, wanted))
 
-    async def _open(
+    async def open(
         self,
         stack: AsyncExitStack,
         storage: Storage,
@@ -85,6 +75,22 @@ class Relay:
         """The body's chunks; failing here is still a status (404, 502, 504)."""
         async with backend_call(self.metrics, storage.name, "open", limits.backend_timeout):
             return await stack.enter_async_context(storage.open(key, byte_range, meta))
+
+    async def send(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        provider: str,
+        chunks: AsyncIterator[bytes] | None,
+        expected: int,
+        limits: Limits,
+    ) -> web.StreamResponse:
+        """Send the headers, then relay exactly ``expected`` bytes (none for HEAD)."""
+        response.content_length = expected
+        await response.prepare(request)
+        if chunks is not None and expected > 0:
+            await self._relay(request, response, provider, chunks, expected, limits)
+        return response
 
     async def _relay(
         self,

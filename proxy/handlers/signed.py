@@ -2,16 +2,23 @@
 
 A request goes through the same gate every time: parse the query strictly
 (400), verify the signature (403 invalid_signature), the expiry (403 expired)
-and the account (403 revoked). Only then is the backend asked, and only for
-metadata; the status (200 / 206 / 304 / 412 / 416) is decided from that
-metadata before a single body byte is read.
+and the account (403 revoked). Only then is the backend asked. The status
+(200 / 206 / 304 / 412 / 416) is decided from the object's metadata before a
+single body byte is sent.
+
+A plain GET to a provider that can (local disk, S3) asks for metadata and
+body in one backend call, so a seek costs one round trip; the range it asks
+for is only a guess from the header, and the body is used only if it is
+exactly what the decision says, else it is released and the right bytes of
+that same version are opened. A HEAD, or a GET whose answer may be 304 or 412,
+asks for the metadata alone first.
 """
 
 from __future__ import annotations
 
 import mimetypes
 import posixpath
-from contextlib import nullcontext
+from contextlib import AsyncExitStack
 from datetime import UTC
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -25,11 +32,11 @@ from proxy.errors import (
     RangeNotSatisfiable,
 )
 from proxy.links import parse_query
-from proxy.ranges import UNSATISFIABLE, parse_range
+from proxy.ranges import UNSATISFIABLE, parse_range, requested_range
 from proxy.runtime import Runtime
 from proxy.signing import LinkClaims
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY
-from proxy.storage.base import ByteRange, ObjectMeta, Storage
+from proxy.storage.base import ByteRange, Fetched, FetchesAtOnce, ObjectMeta, Storage
 from proxy.streaming import Limits, backend_call
 from proxy.verification import check_link, validation_report
 
@@ -55,20 +62,61 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
     async with app[LIVE].use() as rt:
         claims = _checked_claims(request, rt, now)
         server = rt.settings.server
+        storage = rt.storages[claims.provider]
+        limits = Limits(server.backend_timeout, server.client_timeout)
+        if request.method == "HEAD":
+            meta = await _stat(request, storage, claims.filename, limits)
+            return await _answer(request, storage, claims, meta, None, limits, now)
         # A GET takes its stream slot before the backend is asked, so a full process
         # answers 503 without adding backend load.
-        slot = app[RELAY].slot(server.max_streams) if request.method == "GET" else nullcontext()
-        with slot:
-            storage = rt.storages[claims.provider]
-            meta = await _stat(request, storage, claims.filename, server.backend_timeout)
-            status, headers, byte_range = _decide(request, meta, claims, now)
-            if status == 304:
-                return web.Response(status=304, headers=headers)
-            response = web.StreamResponse(status=status, headers=headers)
-            limits = Limits(server.backend_timeout, server.client_timeout)
-            return await app[RELAY].send(
-                request, response, storage, claims.filename, byte_range, meta, limits
-            )
+        with app[RELAY].slot(server.max_streams):
+            async with AsyncExitStack() as body:
+                fetched = None
+                if isinstance(storage, FetchesAtOnce) and not _conditional(request):
+                    wanted = requested_range(request.headers.get("Range"))
+                    fetched = await app[RELAY].fetch(body, storage, claims.filename, wanted, limits)
+                if fetched is None:
+                    meta = await _stat(request, storage, claims.filename, limits)
+                else:
+                    meta = fetched.meta
+                return await _answer(request, storage, claims, meta, fetched, limits, now, body)
+
+
+async def _answer(
+    request: web.Request,
+    storage: Storage,
+    claims: LinkClaims,
+    meta: ObjectMeta,
+    fetched: Fetched | None,
+    limits: Limits,
+    now: float,
+    body: AsyncExitStack | None = None,
+) -> web.StreamResponse:
+    """Decide the status from ``meta``, then send the body: the fetched one if it is the
+    right one, else one opened now for exactly the decided bytes of that version."""
+    status, headers, byte_range = _decide(request, meta, claims, now)
+    if status == 304:
+        return web.Response(status=304, headers=headers)
+    relay = request.app[RELAY]
+    expected = byte_range.length if byte_range else meta.size
+    chunks = None
+    if body is not None and expected > 0:
+        if fetched is not None and fetched.served == byte_range:
+            chunks = fetched.chunks
+        else:
+            await body.aclose()  # release a fetched body before opening the right one
+            chunks = await relay.open(body, storage, claims.filename, byte_range, meta, limits)
+    response = web.StreamResponse(status=status, headers=headers)
+    return await relay.send(request, response, storage.name, chunks, expected, limits)
+
+
+def _conditional(request: web.Request) -> bool:
+    """Whether the answer may be 304 or 412: then ask for metadata first, not for a body."""
+    headers = request.headers
+    return any(
+        name in headers
+        for name in ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+    )
 
 
 def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims:
@@ -85,8 +133,8 @@ def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims
     return query.claims
 
 
-async def _stat(request: web.Request, storage: Storage, key: str, seconds: float) -> ObjectMeta:
-    async with backend_call(request.app[METRICS], storage.name, "stat", seconds):
+async def _stat(request: web.Request, storage: Storage, key: str, limits: Limits) -> ObjectMeta:
+    async with backend_call(request.app[METRICS], storage.name, "stat", limits.backend_timeout):
         return await storage.stat(key)
 
 

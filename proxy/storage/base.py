@@ -44,6 +44,15 @@ class ObjectMeta:
     content_type: str | None = None  # None when the backend stores none worth trusting
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """An object's metadata and (part of) its body, from one backend answer."""
+
+    meta: ObjectMeta
+    served: ByteRange | None  # the bytes ``chunks`` yields; None: the whole object
+    chunks: AsyncIterator[bytes]
+
+
 def started(client: T | None, backend: str) -> T:
     """A backend's client, or BackendUnavailable if it is used before start() or after close()."""
     if client is None:
@@ -105,4 +114,21 @@ class Storage(Protocol):
 
     async def close(self) -> None:
         """Release pooled clients; called once at shutdown."""
+        ...
+
+
+@runtime_checkable
+class FetchesAtOnce(Protocol):
+    """A provider that can answer a GET with one backend call instead of ``stat`` + ``open``."""
+
+    name: str
+
+    def fetch(self, key: str, wanted: str | None) -> AbstractAsyncContextManager[Fetched | None]:
+        """Metadata and the bytes of ``wanted`` (a ``Range`` value from ``requested_range``,
+        or None for the whole object) in one call.
+
+        None when the backend will not serve that range (unsatisfiable): the caller
+        then asks ``stat``. The caller checks ``served`` against its own decision and
+        falls back to ``open`` when they differ. Leaving the context releases the body.
+        """
         ...

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from proxy.errors import BackendError, NotFound
-from proxy.storage.base import ByteRange, ObjectMeta
+from proxy.ranges import UNSATISFIABLE, parse_range
+from proxy.storage.base import ByteRange, Fetched, ObjectMeta
 
 # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -37,32 +38,46 @@ class LocalStorage:
 
     async def stat(self, key: str) -> ObjectMeta:
         loop = asyncio.get_running_loop()
-        fd = await loop.run_in_executor(None, self._open_fd, key)
+        return await loop.run_in_executor(None, self._stat_key, key)
+
+    @asynccontextmanager
+    async def fetch(self, key: str, wanted: str | None) -> AsyncIterator[Fetched | None]:
+        """Open, stat and read the first chunk in one trip to the executor."""
+        loop = asyncio.get_running_loop()
+        fd, st, served, first = await loop.run_in_executor(None, self._fetch_first, key, wanted)
         try:
-            st = await loop.run_in_executor(None, os.fstat, fd)
+            start = served.start if served else 0
+            count = served.length if served else st.st_size
+            yield Fetched(_meta(st), served, self._chunks(fd, start, count, first))
         finally:
             os.close(fd)
-        return _meta(st)
 
     @asynccontextmanager
     async def open(
         self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         loop = asyncio.get_running_loop()
-        fd = await loop.run_in_executor(None, self._open_fd, key)
+        fd, st = await loop.run_in_executor(None, self._open_fd, key)
         try:
-            st = await loop.run_in_executor(None, os.fstat, fd)
             if _meta(st).etag != meta.etag:
                 raise BackendError("the object changed while it was being served")
             start = byte_range.start if byte_range else 0
             count = byte_range.length if byte_range else st.st_size
-            yield self._chunks(fd, start, count)
+            yield self._chunks(fd, start, count, b"")
         finally:
             os.close(fd)
 
-    async def _chunks(self, fd: int, offset: int, count: int) -> AsyncIterator[bytes]:
+    async def _chunks(self, fd: int, offset: int, count: int, first: bytes) -> AsyncIterator[bytes]:
+        """``count`` bytes from ``offset``; ``first`` is what was already read from there."""
         loop = asyncio.get_running_loop()
-        while count > 0:
+        chunk = first
+        while True:
+            if chunk:
+                offset += len(chunk)
+                count -= len(chunk)
+                yield chunk
+            if count <= 0:
+                return
             try:
                 chunk = await loop.run_in_executor(
                     None, os.pread, fd, min(self._chunk_size, count), offset
@@ -71,9 +86,6 @@ class LocalStorage:
                 raise BackendError("reading the file failed") from exc
             if not chunk:
                 raise BackendError("the file ended early (truncated while being served)")
-            offset += len(chunk)
-            count -= len(chunk)
-            yield chunk
 
     async def check(self) -> None:
         loop = asyncio.get_running_loop()
@@ -92,8 +104,35 @@ class LocalStorage:
     async def close(self) -> None:
         return None
 
-    def _open_fd(self, key: str) -> int:
-        """Open ``key`` for reading, or raise NotFound; runs in an executor."""
+    def _stat_key(self, key: str) -> ObjectMeta:
+        fd, st = self._open_fd(key)
+        os.close(fd)
+        return _meta(st)
+
+    def _fetch_first(
+        self, key: str, wanted: str | None
+    ) -> tuple[int, os.stat_result, ByteRange | None, bytes]:
+        """Open ``key``, resolve ``wanted`` against its size and read the first chunk."""
+        fd, st = self._open_fd(key)
+        try:
+            decision = parse_range(wanted, st.st_size)
+            # An unsatisfiable range is the caller's to answer (416) from the metadata.
+            served = decision if isinstance(decision, ByteRange) else None
+            if decision is UNSATISFIABLE:
+                return fd, st, served, b""
+            start = served.start if served else 0
+            count = served.length if served else st.st_size
+            first = os.pread(fd, min(self._chunk_size, count), start) if count else b""
+        except OSError as exc:
+            os.close(fd)
+            raise BackendError("reading the file failed") from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st, served, first
+
+    def _open_fd(self, key: str) -> tuple[int, os.stat_result]:
+        """Open ``key`` for reading and stat it, or raise NotFound; runs in an executor."""
         # `key` already passed the link rules (no '..', no leading '/', no backslash).
         # Resolving follows symlinks, and the result must still lie inside the root.
         path = os.path.realpath(os.path.join(self._root, key))
@@ -119,12 +158,13 @@ class LocalStorage:
                 raise NotFound() from None
             raise BackendError("the file could not be opened") from exc
         try:
-            if not stat_mod.S_ISREG(os.fstat(file_fd).st_mode):
+            st = os.fstat(file_fd)
+            if not stat_mod.S_ISREG(st.st_mode):
                 raise NotFound()
         except BaseException:
             os.close(file_fd)
             raise
-        return file_fd
+        return file_fd, st
 
 
 def _meta(st: os.stat_result) -> ObjectMeta:

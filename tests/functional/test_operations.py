@@ -76,13 +76,52 @@ async def test_counters_move_and_labels_stay_bounded(ops: Any) -> None:
     assert after['proxy_backend_errors_total{error="backend_unavailable",provider="dead"}'] == 1
     sent = 'proxy_response_bytes_total{route="/api/storage/signed"}'
     assert after[sent] - before.get(sent, 0) >= 3 * 10000
-    assert after['proxy_backend_request_seconds_count{operation="stat",provider="disk"}'] >= 3
+    assert after['proxy_backend_request_seconds_count{operation="fetch",provider="disk"}'] >= 3
     # No label value names a file, an account, or a signature.
     text = await (await ops.get("/metrics")).text()
     signature = good.rsplit("s=", 1)[1]
     labels = " ".join(re.findall(r"\{[^}]*\}", text))
     for forbidden in ("clip.mp4", "cam/", signature, signature[:12], "x.mp4"):
         assert forbidden not in labels
+
+
+@pytest.mark.parametrize(
+    ("provider", "key", "data"),
+    [("disk", "cam/clip.mp4", b"0123456789" * 1000), ("s3", "cam/s3.mp4", b"s3 bytes")],
+)
+async def test_backend_calls_per_request(ops: Any, provider: str, key: str, data: bytes) -> None:
+    """A plain GET is one backend call; a body that does not fit the decision is replaced."""
+    path = Links().path("cam", provider, key)
+
+    async def calls(**headers: str) -> tuple[int, bytes, dict[str, float]]:
+        before = await metric_samples(ops)
+        method = "HEAD" if headers.pop("method", "GET") == "HEAD" else "GET"
+        resp = await ops.request(method, path, headers=headers)
+        body = await resp.read()
+        after = await metric_samples(ops)
+        counts = {}
+        for operation in ("fetch", "stat", "open"):
+            labels = f'operation="{operation}",provider="{provider}"'
+            name = f"proxy_backend_request_seconds_count{{{labels}}}"
+            counts[operation] = after.get(name, 0) - before.get(name, 0)
+        return resp.status, body, counts
+
+    status, body, counts = await calls(Range="bytes=2-5")
+    assert (status, body, counts) == (206, data[2:6], {"fetch": 1, "stat": 0, "open": 0})
+    status, body, counts = await calls()
+    assert (status, body, counts) == (200, data, {"fetch": 1, "stat": 0, "open": 0})
+    # The ranged body fetched first is not the answer when If-Range does not match.
+    status, body, counts = await calls(Range="bytes=2-5", **{"If-Range": '"stale"'})
+    assert (status, body, counts) == (200, data, {"fetch": 1, "stat": 0, "open": 1})
+    # Unsatisfiable: the size for Content-Range comes from the metadata.
+    status, _, counts = await calls(Range=f"bytes={len(data)}-")
+    assert status == 416
+    assert (counts["fetch"], counts["open"]) == (1, 0)
+    status, _, counts = await calls(method="HEAD")
+    assert (status, counts) == (200, {"fetch": 0, "stat": 1, "open": 0})
+    # An answer that may be 304 asks for metadata first and opens only when needed.
+    status, body, counts = await calls(**{"If-None-Match": '"other"'})
+    assert (status, body, counts) == (200, data, {"fetch": 0, "stat": 1, "open": 1})
 
 
 async def test_active_streams_gauge_and_the_stream_cap(ops: Any) -> None:

@@ -8,6 +8,7 @@ its bounds.
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from proxy.durations import parse_go_duration, parse_ttl
 from proxy.errors import BadRequest
 from proxy.links import build_query, parse_query
-from proxy.ranges import UNSATISFIABLE, parse_range
+from proxy.ranges import UNSATISFIABLE, parse_range, requested_range
 from proxy.signing import LinkClaims, Signer
 from proxy.storage.base import ByteRange
 
@@ -125,6 +126,19 @@ def test_range_result_is_always_inside_the_object(header: str, size: int) -> Non
         assert 0 <= decision.start <= decision.end < size
     else:
         assert decision is None or decision is UNSATISFIABLE
+
+
+@many
+@given(range_text, st.integers(min_value=0, max_value=10**15))
+def test_the_range_asked_of_a_backend_decides_like_the_header(header: str, size: int) -> None:
+    """The one-call GET asks the backend for ``requested_range(header)``: whenever that is
+    a range, it selects exactly the bytes the header does, for any object size."""
+    wanted = requested_range(header)
+    if wanted is not None:
+        assert re.fullmatch(r"bytes=([0-9]+-[0-9]*|-[0-9]+)", wanted)
+        assert parse_range(wanted, size) == parse_range(header, size)
+    else:
+        assert parse_range(header, size) is None  # the whole object, asked for as such
 
 
 duration_text = st.one_of(
