@@ -12,12 +12,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.accounts import Account
 from proxy.config import ProviderSettings, Settings
 from proxy.signing import Signer
 from proxy.storage import Storage, start_storage
+from proxy.storage.base import FetchesAtOnce
 
 log = logging.getLogger("proxy.runtime")
 
@@ -29,6 +30,15 @@ class Runtime:
     storages: Mapping[str, Storage]
     by_access_key: Mapping[str, Account]
     users: int = 0
+    # The providers that answer a GET in one call (checked once here, not per request).
+    fetchers: Mapping[str, FetchesAtOnce] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fetchers = {
+            name: storage
+            for name, storage in self.storages.items()
+            if isinstance(storage, FetchesAtOnce)
+        }
 
     @property
     def accounts(self) -> Mapping[str, Account]:

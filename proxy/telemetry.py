@@ -7,10 +7,12 @@ can be followed from a client through the proxy's logs.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
-import uuid
+import secrets
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -23,6 +25,27 @@ from proxy.state import LINK_ACCOUNT, LINK_PROVIDER, METRICS, REQUEST_ID
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _GOOD_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class _RequestIds:
+    """Ids unique across processes and restarts: a random prefix per process, then a count.
+
+    Cheaper per request than a uuid4 (no system call); a forked worker draws its own prefix.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.count):08x}"
+
+
+_new_request_id = _RequestIds()
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
@@ -65,7 +88,7 @@ def install_log_filters() -> None:
 @web.middleware
 async def telemetry_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    request[REQUEST_ID] = given if _GOOD_ID.fullmatch(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = given if _GOOD_ID.fullmatch(given) else _new_request_id()
     response = await handler(request)
     metrics = request.app[METRICS]
     route = route_of(request)

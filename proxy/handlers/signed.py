@@ -36,7 +36,7 @@ from proxy.ranges import UNSATISFIABLE, parse_range, requested_range
 from proxy.runtime import Runtime
 from proxy.signing import LinkClaims
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY
-from proxy.storage.base import ByteRange, Fetched, FetchesAtOnce, ObjectMeta, Storage
+from proxy.storage.base import ByteRange, Fetched, ObjectMeta, Storage
 from proxy.streaming import Limits, backend_call
 from proxy.verification import check_link, validation_report
 
@@ -72,9 +72,10 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
         with app[RELAY].slot(server.max_streams):
             async with AsyncExitStack() as body:
                 fetched = None
-                if isinstance(storage, FetchesAtOnce) and not _conditional(request):
+                fetcher = rt.fetchers.get(claims.provider)
+                if fetcher is not None and not _conditional(request):
                     wanted = requested_range(request.headers.get("Range"))
-                    fetched = await app[RELAY].fetch(body, storage, claims.filename, wanted, limits)
+                    fetched = await app[RELAY].fetch(body, fetcher, claims.filename, wanted, limits)
                 if fetched is None:
                     meta = await _stat(request, storage, claims.filename, limits)
                 else:

@@ -133,24 +133,19 @@ class LocalStorage:
 
     def _open_fd(self, key: str) -> tuple[int, os.stat_result]:
         """Open ``key`` for reading and stat it, or raise NotFound; runs in an executor."""
-        # `key` already passed the link rules (no '..', no leading '/', no backslash).
-        # Resolving follows symlinks, and the result must still lie inside the root.
-        path = os.path.realpath(os.path.join(self._root, key))
-        if os.path.commonpath((self._root, path)) != self._root or path == self._root:
-            raise NotFound()
-        # The resolved path has no symlinks left; walking it one component at a time with
-        # O_NOFOLLOW means a symlink swapped in after the check cannot lead outside.
-        parts = os.path.relpath(path, self._root).split(os.sep)
+        # `key` already passed the link rules: no '..', '.' or empty segment, no leading
+        # '/', no backslash. Walking it one component at a time with O_NOFOLLOW cannot
+        # leave the root; a symlink on the way stops the walk (ELOOP, or ENOTDIR).
         try:
-            fd = os.open(self._root, _DIR_FLAGS)
             try:
-                for part in parts[:-1]:
-                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                    os.close(fd)
-                    fd = next_fd
-                file_fd = os.open(parts[-1], _OPEN_FLAGS, dir_fd=fd)
-            finally:
-                os.close(fd)
+                file_fd = self._walk(key.split("/"))
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                # Resolving follows the symlinks, and the result must still lie inside the
+                # root; its components are walked the same way, so a symlink swapped in
+                # after the check leads nowhere.
+                file_fd = self._walk(self._resolved_parts(key))
         except FileNotFoundError:
             raise NotFound() from None
         except OSError as exc:
@@ -165,6 +160,24 @@ class LocalStorage:
             os.close(file_fd)
             raise
         return file_fd, st
+
+    def _resolved_parts(self, key: str) -> list[str]:
+        path = os.path.realpath(os.path.join(self._root, key))
+        if os.path.commonpath((self._root, path)) != self._root or path == self._root:
+            raise NotFound()
+        return os.path.relpath(path, self._root).split(os.sep)
+
+    def _walk(self, parts: list[str]) -> int:
+        """The file at ``parts`` below the root, opened without following any symlink."""
+        fd = os.open(self._root, _DIR_FLAGS)
+        try:
+            for part in parts[:-1]:
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = next_fd
+            return os.open(parts[-1], _OPEN_FLAGS, dir_fd=fd)
+        finally:
+            os.close(fd)
 
 
 def _meta(st: os.stat_result) -> ObjectMeta:

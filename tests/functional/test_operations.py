@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -161,10 +162,29 @@ async def test_request_ids_are_echoed_or_made(ops: Any) -> None:
     given = await ops.get("/healthz", headers={"X-Request-ID": "trace-123.abc"})
     assert given.headers["X-Request-ID"] == "trace-123.abc"
     made = await ops.get("/healthz")
-    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])
+    assert re.fullmatch(r"[0-9a-f]{24}", made.headers["X-Request-ID"])
     hostile = await ops.get("/api/storage/signed?a=1", headers={"X-Request-ID": "bad id\u00e9"})
     assert hostile.headers["X-Request-ID"] != "bad id\u00e9"
-    assert re.fullmatch(r"[0-9a-f]{32}", hostile.headers["X-Request-ID"])
+    assert re.fullmatch(r"[0-9a-f]{24}", hostile.headers["X-Request-ID"])
+    assert hostile.headers["X-Request-ID"] != made.headers["X-Request-ID"]
+
+
+def test_a_forked_worker_makes_request_ids_of_its_own() -> None:
+    """`--workers` forks: each process draws its own prefix, so ids never collide."""
+    from proxy.telemetry import _new_request_id
+
+    parent = _new_request_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id and leave at once
+        os.write(write, _new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert re.fullmatch(r"[0-9a-f]{24}", child)
+    assert child[:16] != parent[:16]
 
 
 async def test_readiness_names_the_provider_that_fails(ops: Any) -> None:
