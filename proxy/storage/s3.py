@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -24,6 +26,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+from botocore.utils import parse_timestamp
 
 from proxy.config import S3Provider
 from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
@@ -67,8 +70,12 @@ class S3Storage:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
+        session = get_session()
+        # botocore's default parses each Last-Modified with dateutil: ~8 % of a seek's CPU.
+        factory = session.get_component("response_parser_factory")
+        factory.set_parser_defaults(timestamp_parser=_timestamp)
         self._client = await self._stack.enter_async_context(
-            get_session().create_client(
+            session.create_client(
                 "s3",
                 region_name=s.region,
                 endpoint_url=s.endpoint_url,
@@ -173,6 +180,19 @@ def _extent(content_range: str | None, length: int) -> tuple[int, ByteRange | No
     if end - start + 1 != length or end >= size:
         raise BackendError("the storage backend sent an inconsistent Content-Range")
     return size, ByteRange(start, end)
+
+
+def _timestamp(value: str) -> datetime:
+    """A timestamp S3 sent: an HTTP-date header or an ISO 8601 body field, else botocore's."""
+    try:
+        iso = value[:1].isdigit()
+        parsed = datetime.fromisoformat(value) if iso else parsedate_to_datetime(value)
+    except (ValueError, TypeError, IndexError):
+        parsed = None
+    if parsed is not None and parsed.tzinfo is not None:
+        return parsed
+    result: datetime = parse_timestamp(value)
+    return result
 
 
 def _status(exc: BaseException | None) -> int | None:
