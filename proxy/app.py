@@ -22,9 +22,9 @@ from proxy.links import SIGNED_PATH
 from proxy.metrics import Metrics
 from proxy.readiness import Readiness
 from proxy.runtime import Live, build_runtime
-from proxy.state import AUTH, CLOCK, LIVE, METRICS, READINESS, RELAY
+from proxy.state import AUTH, CLOCK, LIVE, METRICS, READINESS, RELAY, REQUEST_ID
 from proxy.streaming import Relay
-from proxy.telemetry import echo_request_id, telemetry_middleware
+from proxy.telemetry import REQUEST_ID_HEADER, count_answer, take_request_id
 
 log = logging.getLogger("proxy")
 
@@ -40,7 +40,7 @@ def create_app(
 ) -> web.Application:
     """The application; with ``reload_from``, SIGHUP re-reads that file without a restart."""
     parser_errors.install()
-    app = web.Application(middlewares=[telemetry_middleware, error_middleware])
+    app = web.Application(middlewares=[middleware])
     app[LIVE] = Live()
     app[METRICS] = Metrics()
     app[RELAY] = Relay(app[METRICS])
@@ -51,7 +51,6 @@ def create_app(
     if reload_from is not None:
         app.on_startup.append(_reload_on_sighup(reload_from))
     app.on_response_prepare.append(_common_headers)
-    app.on_response_prepare.append(echo_request_id)
 
     app.router.add_get(SIGNED_PATH, signed.stream_object)  # and HEAD
     app.router.add_route("OPTIONS", SIGNED_PATH, signed.preflight)
@@ -123,38 +122,50 @@ async def reload_config(app: web.Application, path: str) -> bool:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves as ``{"data": message, "error": code}``."""
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request id in; every error out as ``{"data": message, "error": code}``; each answer
+    counted. One middleware, not three: each layer costs every request."""
+    take_request_id(request)
     try:
-        return await handler(request)
+        response = await handler(request)
     except ProxyError as exc:
-        if exc.status >= 500:
-            log.warning(
-                "backend failure: %s %s -> %d %s (%s)",
-                request.method,
-                request.path,
-                exc.status,
-                exc.code,
-                # The class only: vendor messages may echo credentials or signed URLs.
-                type(exc.__cause__).__name__ if exc.__cause__ else "-",
-            )
-        return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+        response = _proxy_error(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = _ERROR_CODES.get(exc.status, "http_error")
         body = {"data": exc.reason.lower(), "error": code}
         headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
-        return web.json_response(body, status=exc.status, headers=headers)
+        response = web.json_response(body, status=exc.status, headers=headers)
     except ConnectionError:
         raise
     except Exception:
         log.exception("unhandled error: %s %s", request.method, request.path)
-        return web.json_response({"data": "internal error", "error": "internal"}, status=500)
+        body = {"data": "internal error", "error": "internal"}
+        response = web.json_response(body, status=500)
+    count_answer(request, response)
+    return response
+
+
+def _proxy_error(request: web.Request, exc: ProxyError) -> web.Response:
+    if exc.status >= 500:
+        log.warning(
+            "backend failure: %s %s -> %d %s (%s)",
+            request.method,
+            request.path,
+            exc.status,
+            exc.code,
+            # The class only: vendor messages may echo credentials or signed URLs.
+            type(exc.__cause__).__name__ if exc.__cause__ else "-",
+        )
+    return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
 
 
 async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """CORS and nosniff on every answer of the public endpoints, errors included."""
+    """The request id and nosniff on every answer; CORS on the public endpoints, errors too."""
+    request_id = request.get(REQUEST_ID)
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
     response.headers["X-Content-Type-Options"] = "nosniff"
     if not request.path.startswith(SIGNED_PATH):
         return

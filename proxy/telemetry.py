@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.typedefs import Handler
 
 from proxy.links import redact_query
 from proxy.state import LINK_ACCOUNT, LINK_PROVIDER, METRICS, REQUEST_ID
@@ -85,23 +84,21 @@ def install_log_filters() -> None:
     logging.getLogger("aiohttp.server").addFilter(ParserErrorFilter())
 
 
-@web.middleware
-async def telemetry_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def take_request_id(request: web.Request) -> str:
+    """The client's ``X-Request-ID`` when it looks like one, else a new one; kept on the request."""
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    request[REQUEST_ID] = given if _GOOD_ID.fullmatch(given) else _new_request_id()
-    response = await handler(request)
-    metrics = request.app[METRICS]
+    request_id = given if _GOOD_ID.fullmatch(given) else _new_request_id()
+    request[REQUEST_ID] = request_id
+    return request_id
+
+
+def count_answer(request: web.Request, response: web.StreamResponse) -> None:
+    """The request counter, and the bytes of a whole (not streamed) body."""
     route = route_of(request)
-    metrics.requests.labels(route, method_of(request), str(response.status)).inc()
+    metrics = request.app[METRICS]
+    metrics.request_counter(route, method_of(request), response.status).inc()
     if isinstance(response, web.Response):  # streamed bodies are counted as they go
-        metrics.bytes_sent.labels(route).inc(response.content_length or 0)
-    return response
-
-
-async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    request_id = request.get(REQUEST_ID)
-    if request_id:
-        response.headers[REQUEST_ID_HEADER] = request_id
+        metrics.bytes_counter(route).inc(response.content_length or 0)
 
 
 class AccessLogger(AbstractAccessLogger):

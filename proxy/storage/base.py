@@ -8,13 +8,15 @@ this boundary: each backend maps them onto ``proxy.errors`` at its edge.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar, runtime_checkable
 
-from proxy.errors import BackendUnavailable
+from proxy.errors import BackendError, BackendUnavailable
 
 T = TypeVar("T")
 
@@ -51,6 +53,52 @@ class Fetched:
     meta: ObjectMeta
     served: ByteRange | None  # the bytes ``chunks`` yields; None: the whole object
     chunks: AsyncIterator[bytes]
+
+
+class FileBody:
+    """``count`` bytes of an open file from ``offset``, as an async iterator of chunks.
+
+    Reads run in the default executor. A relay that can may instead hand the rest
+    of the file to the kernel (``sendfile``) after taking ``first``, the chunk read
+    ahead when the file was opened; ``advance`` then keeps the position.
+    """
+
+    def __init__(self, fd: int, offset: int, count: int, chunk_size: int, first: bytes) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.count = count
+        self._chunk_size = chunk_size
+        self._first = first
+
+    def take_first(self) -> bytes:
+        """The chunk read ahead, once (then b"")."""
+        chunk, self._first = self._first, b""
+        self.advance(len(chunk))
+        return chunk
+
+    def advance(self, sent: int) -> None:
+        self.offset += sent
+        self.count -= sent
+
+    def __aiter__(self) -> FileBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._first:
+            return self.take_first()
+        if self.count <= 0:
+            raise StopAsyncIteration
+        loop = asyncio.get_running_loop()
+        try:
+            chunk = await loop.run_in_executor(
+                None, os.pread, self.fd, min(self._chunk_size, self.count), self.offset
+            )
+        except OSError as exc:
+            raise BackendError("reading the file failed") from exc
+        if not chunk:
+            raise BackendError("the file ended early (truncated while being served)")
+        self.advance(len(chunk))
+        return chunk
 
 
 def started(client: T | None, backend: str) -> T:

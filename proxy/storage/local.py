@@ -20,7 +20,7 @@ from pathlib import Path
 
 from proxy.errors import BackendError, NotFound
 from proxy.ranges import UNSATISFIABLE, parse_range
-from proxy.storage.base import ByteRange, Fetched, ObjectMeta
+from proxy.storage.base import ByteRange, Fetched, FileBody, ObjectMeta
 
 # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -48,7 +48,7 @@ class LocalStorage:
         try:
             start = served.start if served else 0
             count = served.length if served else st.st_size
-            yield Fetched(_meta(st), served, self._chunks(fd, start, count, first))
+            yield Fetched(_meta(st), served, FileBody(fd, start, count, self._chunk_size, first))
         finally:
             os.close(fd)
 
@@ -63,29 +63,9 @@ class LocalStorage:
                 raise BackendError("the object changed while it was being served")
             start = byte_range.start if byte_range else 0
             count = byte_range.length if byte_range else st.st_size
-            yield self._chunks(fd, start, count, b"")
+            yield FileBody(fd, start, count, self._chunk_size, b"")
         finally:
             os.close(fd)
-
-    async def _chunks(self, fd: int, offset: int, count: int, first: bytes) -> AsyncIterator[bytes]:
-        """``count`` bytes from ``offset``; ``first`` is what was already read from there."""
-        loop = asyncio.get_running_loop()
-        chunk = first
-        while True:
-            if chunk:
-                offset += len(chunk)
-                count -= len(chunk)
-                yield chunk
-            if count <= 0:
-                return
-            try:
-                chunk = await loop.run_in_executor(
-                    None, os.pread, fd, min(self._chunk_size, count), offset
-                )
-            except OSError as exc:
-                raise BackendError("reading the file failed") from exc
-            if not chunk:
-                raise BackendError("the file ended early (truncated while being served)")
 
     async def check(self) -> None:
         loop = asyncio.get_running_loop()

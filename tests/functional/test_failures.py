@@ -279,3 +279,52 @@ async def test_a_local_file_truncated_mid_stream_aborts_the_client(rig: Rig) -> 
         got, error = await asyncio.wait_for(read_until_failure(resp), timeout=15)
     assert error is not None, "a short file must surface as a failed transfer"
     assert 1024 * 1024 + got < len(BIG)
+
+
+async def test_a_local_file_goes_out_zero_copy_and_whole(rig: Rig) -> None:
+    """Past the first chunk, the kernel sends a local file (sendfile); the bytes are the file's."""
+    metrics_before = await rig.client.get("/metrics")
+    before = _zero_copy(await metrics_before.text())
+    resp = await rig.client.get(rig.links.path("cam", "disk", "cam/big.bin"))
+    assert await resp.read() == BIG
+    ranged = await rig.client.get(
+        rig.links.path("cam", "disk", "cam/big.bin"), headers={"Range": "bytes=1000000-"}
+    )
+    assert await ranged.read() == BIG[1000000:]
+    after = _zero_copy(await (await rig.client.get("/metrics")).text())
+    first_chunks = 2 * 256 * 1024  # read ahead when the file was opened
+    assert after - before == len(BIG) + len(BIG) - 1000000 - first_chunks
+
+
+def _zero_copy(text: str) -> float:
+    return next(
+        float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("proxy_zero_copy_bytes_total ")
+    )
+
+
+async def test_a_client_that_stops_reading_a_local_file_is_cut_off(rig: Rig) -> None:
+    path = os.path.realpath(rig.root / "cam" / "big.bin")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(rig.url("disk", "cam/big.bin")) as resp,
+    ):
+        await resp.content.readexactly(1024 * 1024)
+        # Read nothing more: the socket fills, sendfile finds no room, and after
+        # client_timeout (1 s) the proxy cuts the connection and closes the file.
+        got, error = await asyncio.wait_for(read_until_failure_after(resp, 4), timeout=20)
+    assert error is not None
+    assert 1024 * 1024 + got < len(BIG)
+    for _ in range(100):
+        if not any(_links_to(fd, path) for fd in os.listdir("/proc/self/fd")):
+            break
+        await asyncio.sleep(0.02)
+    assert not any(_links_to(fd, path) for fd in os.listdir("/proc/self/fd"))
+
+
+def _links_to(fd: str, path: str) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == path
+    except OSError:
+        return False

@@ -6,6 +6,7 @@ relay, so a test can show that a refused request never reached the backend.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +53,17 @@ async def gate(moto: MotoServer, tmp_path: Path, aiohttp_client: Any) -> AsyncIt
         off={"providers": ["s3"], "prefix": "", "enabled": False},
         narrow={"providers": ["s3"], "prefix": "cam/sub/"},
     )
+    # One readiness round at start-up, then none: its list call must not count as a request's.
+    doc["server"]["check_interval"] = 3600
     clock = Clock()
     client = await aiohttp_client(create_app(make_settings(doc), clock=clock))
+    for _ in range(200):
+        if (await client.get("/readyz")).status == 200:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the proxy never became ready")
+    relay.accepted = 0
     yield Gate(client, clock, relay, Links())
     await relay.close()
 
