@@ -104,6 +104,8 @@ def redact_query(raw: str) -> str:
 
 
 def _decode(text: str, what: str) -> str:
+    if "%" not in text and "+" not in text:
+        return text  # nothing encoded: most names, and most values of an issued link
     if _BAD_PERCENT.search(text):
         raise BadRequest(f"{what} has a malformed percent-encoding")
     try:
