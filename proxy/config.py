@@ -86,6 +86,8 @@ class S3Provider:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     retries: int = 2
+    # aiohttp pauses reading a body at twice this; 64 KiB (its default) halves relay speed.
+    read_buffer_bytes: int = 1 << 20
     kind: Literal["s3"] = "s3"
 
 
@@ -288,7 +290,7 @@ def _provider(r: _Reader, name: str, t: Mapping[str, Any]) -> ProviderSettings:
             (
                 "kind", "bucket", "endpoint_url", "region", "access_key_id", "secret_access_key",
                 "session_token", "addressing_style", "max_connections", "connect_timeout",
-                "read_timeout", "retries",
+                "read_timeout", "retries", "read_buffer_bytes",
             ),
         )  # fmt: skip
         endpoint = _endpoint(r, t, where)
@@ -313,6 +315,9 @@ def _provider(r: _Reader, name: str, t: Mapping[str, Any]) -> ProviderSettings:
             connect_timeout=r.seconds(t, f"{where}.connect_timeout", default=5.0),
             read_timeout=r.seconds(t, f"{where}.read_timeout", default=30.0),
             retries=r.integer(t, f"{where}.retries", default=2, low=0, high=10),
+            read_buffer_bytes=r.integer(
+                t, f"{where}.read_buffer_bytes", default=1 << 20, low=1 << 14, high=1 << 24
+            ),
         )
     if kind == "gcs":
         return _gcs(r, name, t)

@@ -79,6 +79,11 @@ def test_env_values_and_vault_overrides(tmp_path: Path) -> None:
         (lambda d: d["providers"]["s3"].update(access_key_id="AK"), {}, "providers.s3"),
         (lambda d: d["providers"]["s3"].update(read_timeout="0s"), {}, "providers.s3.read_timeout"),
         (
+            lambda d: d["providers"]["s3"].update(read_buffer_bytes=1024),
+            {},
+            "providers.s3.read_buffer_bytes",
+        ),
+        (
             lambda d: d["providers"]["s3"].update(endpoint_url="ftp://x"),
             {},
             "providers.s3.endpoint_url",
