@@ -86,8 +86,8 @@ class S3Provider:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     retries: int = 2
-    # aiohttp pauses reading a body at twice this; 64 KiB (its default) halves relay speed.
-    read_buffer_bytes: int = 1 << 20
+    # aiohttp pauses reading a body at twice this: more is faster, but a slow client holds it.
+    read_buffer_bytes: int = 1 << 16
     kind: Literal["s3"] = "s3"
 
 
@@ -316,7 +316,7 @@ def _provider(r: _Reader, name: str, t: Mapping[str, Any]) -> ProviderSettings:
             read_timeout=r.seconds(t, f"{where}.read_timeout", default=30.0),
             retries=r.integer(t, f"{where}.retries", default=2, low=0, high=10),
             read_buffer_bytes=r.integer(
-                t, f"{where}.read_buffer_bytes", default=1 << 20, low=1 << 14, high=1 << 24
+                t, f"{where}.read_buffer_bytes", default=1 << 16, low=1 << 14, high=1 << 24
             ),
         )
     if kind == "gcs":
