@@ -37,34 +37,17 @@ def parse_range(header: str | None, size: int) -> RangeDecision:
 
     Never raises; a returned range always satisfies ``0 <= start <= end < size``.
     """
-    if not header:
+    spec = _single_spec(header)
+    if spec is None:
         return None
-    unit, equals, range_set = header.partition("=")
-    # Range units are case-insensitive (§14.1); an unknown unit is ignored (§14.2).
-    if not equals or unit.lower() != "bytes":
-        return None
-    # Empty list elements are tolerated (§5.6.1).
-    specs = [spec for spec in (s.strip(" \t") for s in range_set.split(",")) if spec]
-    if len(specs) != 1:
-        return None
-    match = _SPEC.fullmatch(specs[0])
-    if match is None:
-        return None
-    first, last = match.groups()
-
+    first, last = spec
     if not first:
-        if not last:
-            return None
         suffix = _number(last)
         if suffix == 0:
             return UNSATISFIABLE  # §14.1.1: a suffix of zero bytes selects nothing
         if size == 0:
             return None  # the whole, empty, body is the answer; a 206 cannot say "0 bytes"
         return ByteRange(max(0, size - suffix), size - 1)
-
-    # §14.1.1: last-pos below first-pos makes the spec invalid, and so ignored.
-    if last and _key(last) < _key(first):
-        return None
     start = _number(first)
     if start >= size:
         return UNSATISFIABLE
@@ -80,21 +63,34 @@ def requested_range(header: str | None) -> str | None:
     their metadata in one call; ``parse_range`` against the size the backend then
     reports still decides, so a backend that resolves a range differently is caught.
     """
+    spec = _single_spec(header)
+    if spec is None:
+        return None
+    first, last = spec
+    if not first:
+        return f"bytes=-{_number(last)}"
+    return f"bytes={_number(first)}-{_number(last) if last else ''}"
+
+
+def _single_spec(header: str | None) -> tuple[str, str] | None:
+    """The first and last positions (digits, either may be empty) of a header that names
+    exactly one valid byte range; None for anything the answer must ignore."""
     if not header:
         return None
     unit, equals, range_set = header.partition("=")
+    # Range units are case-insensitive (§14.1); an unknown unit is ignored (§14.2).
     if not equals or unit.lower() != "bytes":
         return None
+    # Empty list elements are tolerated (§5.6.1).
     specs = [spec for spec in (s.strip(" \t") for s in range_set.split(",")) if spec]
     match = _SPEC.fullmatch(specs[0]) if len(specs) == 1 else None
     if match is None:
         return None
     first, last = match.groups()
-    if not first:
-        return f"bytes=-{_number(last)}" if last else None
-    if last and _key(last) < _key(first):
+    # §14.1.1: no position at all, or last-pos below first-pos, makes the spec invalid.
+    if not (first or last) or (first and last and _key(last) < _key(first)):
         return None
-    return f"bytes={_number(first)}-{_number(last) if last else ''}"
+    return first, last
 
 
 def _number(digits: str) -> int:

@@ -49,7 +49,8 @@ async def refused(base: str) -> bool:
     host, port = base.removeprefix("http://").split(":")
     try:
         _, writer = await asyncio.open_connection(host, int(port))
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
+        # Reset: the attempt reached the backlog of a listener that was closing.
         return True
     writer.close()
     return False

@@ -111,3 +111,29 @@ def azurite_argv(port: int) -> list[str]:
         "--disableTelemetry",
         "--silent",
     ]  # fmt: skip
+
+
+def nginx_argv(work: Path, root: Path, port: int) -> list[str]:
+    """nginx serving ``root`` on ``port``: an origin that answers GET/HEAD of ``/bucket/key``
+    with Range, ETag and If-Match as S3 does, and keeps connections alive (moto closes each)."""
+    (work / "tmp").mkdir(exist_ok=True)
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf = work / "nginx.conf"
+    conf.write_text(f"""
+{user}
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/tmp/body;
+  proxy_temp_path {work}/tmp/proxy;
+  fastcgi_temp_path {work}/tmp/fastcgi;
+  uwsgi_temp_path {work}/tmp/uwsgi;
+  scgi_temp_path {work}/tmp/scgi;
+  server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+""")
+    return ["nginx", "-c", str(conf), "-p", str(work)]
