@@ -31,6 +31,10 @@ from proxy.storage.base import (
 
 log = logging.getLogger("proxy.streaming")
 
+# Bodies up to this size are read whole before the headers go (one write, and still a status
+# if the backend fails); larger ones are relayed chunk by chunk.
+SMALL_BODY = 64 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -84,6 +88,31 @@ class Relay:
         async with backend_call(self.metrics, storage.name, "open", limits.backend_timeout):
             return await stack.enter_async_context(storage.open(key, byte_range, meta))
 
+    async def read_small(
+        self, provider: str, chunks: AsyncIterator[bytes], expected: int, limits: Limits
+    ) -> bytes:
+        """A body of at most ``SMALL_BODY`` bytes, whole. It then leaves with its headers
+        in one write (a seek's usual size), and a backend failing while it is read is
+        still a status (502, 504) rather than a cut transfer."""
+        parts = []
+        got = 0
+        try:
+            async with asyncio.timeout(limits.backend_timeout):
+                async for chunk in chunks:
+                    got += len(chunk)
+                    if got > expected:
+                        raise BackendError("the backend sent more bytes than announced")
+                    parts.append(chunk)
+            if got != expected:
+                raise BackendError("the backend body ended early")
+        except TimeoutError:
+            self.metrics.backend_errors.labels(provider, BackendTimeout.code).inc()
+            raise BackendTimeout() from None
+        except BackendError as exc:
+            self.metrics.backend_errors.labels(provider, exc.code).inc()
+            raise
+        return b"".join(parts)
+
     async def send(
         self,
         request: web.Request,
@@ -113,7 +142,9 @@ class Relay:
         metrics = self.metrics
         sent = 0
         try:
-            socket_fd = _plain_socket(request) if isinstance(chunks, FileBody) else None
+            socket_fd = None
+            if isinstance(chunks, FileBody) and chunks.count > len(chunks.first):
+                socket_fd = _plain_socket(request)
             if socket_fd is not None and isinstance(chunks, FileBody):
                 first = chunks.take_first()
                 if first:

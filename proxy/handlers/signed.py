@@ -37,7 +37,7 @@ from proxy.runtime import Runtime
 from proxy.signing import LinkClaims
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY
 from proxy.storage.base import ByteRange, Fetched, ObjectMeta, Storage
-from proxy.streaming import Limits, backend_call
+from proxy.streaming import SMALL_BODY, Limits, backend_call
 from proxy.verification import check_link, validation_report
 
 _TYPES = mimetypes.MimeTypes(filenames=())
@@ -107,6 +107,9 @@ async def _answer(
         else:
             await body.aclose()  # release a fetched body before opening the right one
             chunks = await relay.open(body, storage, claims.filename, byte_range, meta, limits)
+    if chunks is not None and expected <= SMALL_BODY:
+        whole = await relay.read_small(storage.name, chunks, expected, limits)
+        return web.Response(status=status, headers=headers, body=whole)
     response = web.StreamResponse(status=status, headers=headers)
     return await relay.send(request, response, storage.name, chunks, expected, limits)
 

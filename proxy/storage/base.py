@@ -70,6 +70,11 @@ class FileBody:
         self._chunk_size = chunk_size
         self._first = first
 
+    @property
+    def first(self) -> bytes:
+        """The chunk read ahead and not taken yet."""
+        return self._first
+
     def take_first(self) -> bytes:
         """The chunk read ahead, once (then b"")."""
         chunk, self._first = self._first, b""

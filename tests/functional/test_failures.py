@@ -328,3 +328,28 @@ def _links_to(fd: str, path: str) -> bool:
         return os.readlink(f"/proc/self/fd/{fd}") == path
     except OSError:
         return False
+
+
+async def test_a_backend_failing_inside_a_small_body_is_a_status_not_a_cut(rig: Rig) -> None:
+    """A body up to 64 KiB is read whole before the headers go: a failure is still a status."""
+    rig.relay.rate = 4096  # bytes per second: the 32 KiB range would take 8 s
+
+    async def cut_after_headers() -> None:
+        while rig.relay.bytes_down < 2048:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        rig.relay.stop_backend()
+
+    cutter = asyncio.ensure_future(cut_after_headers())
+    resp = await asyncio.wait_for(
+        rig.client.get(
+            rig.links.path("cam", "remote", "cam/big.bin"), headers={"Range": "bytes=0-32767"}
+        ),
+        timeout=20,
+    )
+    await cutter
+    # Cut (502) or, where the relay holds a whole chunk longer than read_timeout, stalled (504):
+    # either way a status with its JSON error, never a 206 that ends short.
+    codes = {502: "backend_error", 504: "backend_timeout"}
+    assert resp.status in codes
+    assert (await resp.json())["error"] == codes[resp.status]
