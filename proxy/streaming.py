@@ -142,10 +142,11 @@ class Relay:
         metrics = self.metrics
         sent = 0
         try:
-            socket_fd = None
-            if isinstance(chunks, FileBody) and chunks.count > len(chunks.first):
-                socket_fd = _plain_socket(request)
-            if socket_fd is not None and isinstance(chunks, FileBody):
+            if (
+                isinstance(chunks, FileBody)
+                and chunks.count > len(chunks.first)
+                and _plain_socket(request) is not None
+            ):
                 first = chunks.take_first()
                 if first:
                     async with asyncio.timeout(limits.client_timeout):
@@ -153,7 +154,7 @@ class Relay:
                 sent = len(first)
                 before = chunks.count
                 try:
-                    await send_file(request, socket_fd, chunks, limits.client_timeout)
+                    await send_file(request, chunks, limits.client_timeout)
                 finally:
                     sent += before - chunks.count
                     metrics.zero_copy_bytes.inc(before - chunks.count)
@@ -209,41 +210,49 @@ async def backend_call(
 
 
 def _plain_socket(request: web.Request) -> int | None:
-    """The client socket's descriptor when bytes may go to it directly (plain TCP)."""
+    """The client socket's descriptor when bytes may go to it directly (plain TCP, open)."""
     transport = request.transport
-    if transport is None or transport.get_extra_info("sslcontext") is not None:
+    if transport is None or transport.is_closing():
+        return None
+    if transport.get_extra_info("sslcontext") is not None:
         return None
     sock = transport.get_extra_info("socket")
     fileno = getattr(sock, "fileno", None)
-    return fileno() if fileno is not None else None
+    fd = fileno() if fileno is not None else -1
+    return fd if isinstance(fd, int) and fd >= 0 else None
 
 
-async def send_file(request: web.Request, socket_fd: int, body: FileBody, idle: float) -> None:
+async def send_file(request: web.Request, body: FileBody, idle: float) -> None:
     """The rest of ``body`` with ``sendfile``: the kernel copies page cache to socket.
 
-    The socket stays non-blocking and the loop's: each call runs in the executor
-    (a cold file blocks there, never the loop) and sends what fits; when nothing
-    fits, the loop waits for the socket to drain on a duplicate descriptor (the
-    transport owns the original). The transport's own buffer is always empty
-    first, so no byte overtakes the headers. ``body`` keeps the position.
+    Every call goes through a duplicate of the client socket's descriptor, taken
+    with no await since the transport was seen open: if the transport closes
+    meanwhile, its descriptor number may be reused by another connection, and
+    this one's bytes must never go there. Each call runs in the executor (a cold
+    file blocks there, never the loop) and sends what fits; when nothing fits,
+    the loop waits until the socket drains. The transport's own buffer is always
+    empty first, so no byte overtakes the headers. ``body`` keeps the position.
     """
     loop = asyncio.get_running_loop()
     transport = request.transport
-    watched = os.dup(socket_fd)
+    socket_fd = _plain_socket(request)
+    if transport is None or socket_fd is None:
+        raise ConnectionResetError("the client went away")
+    out = os.dup(socket_fd)
     try:
         while body.count > 0:
-            if transport is None or transport.is_closing():
+            if transport.is_closing():
                 raise ConnectionResetError("the client went away")
             if transport.get_write_buffer_size() == 0:
                 n = await loop.run_in_executor(
-                    None, _sendfile_some, socket_fd, body.fd, body.offset, body.count
+                    None, _sendfile_some, out, body.fd, body.offset, body.count
                 )
                 if n > 0:
                     body.advance(n)
                     continue
-            await _writable(loop, watched, idle)
+            await _writable(loop, out, idle)
     finally:
-        os.close(watched)
+        os.close(out)
 
 
 _SENDFILE_MAX = 16 << 20  # per call, so a fast client still lets the executor breathe
