@@ -9,6 +9,7 @@ failed, instead of keeping a short file that looks complete.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -244,9 +245,15 @@ async def send_file(request: web.Request, body: FileBody, idle: float) -> None:
             if transport.is_closing():
                 raise ConnectionResetError("the client went away")
             if transport.get_write_buffer_size() == 0:
-                n = await loop.run_in_executor(
+                call = loop.run_in_executor(
                     None, _sendfile_some, out, body.fd, body.offset, body.count
                 )
+                try:
+                    n = await asyncio.shield(call)
+                except asyncio.CancelledError:
+                    # Both descriptors close when this unwinds: not while a worker uses them.
+                    await asyncio.wait([call])
+                    raise
                 if n > 0:
                     body.advance(n)
                     continue
@@ -255,6 +262,19 @@ async def send_file(request: web.Request, body: FileBody, idle: float) -> None:
         os.close(out)
 
 
+# What the socket side of sendfile can fail with; anything else is the file's fault.
+_SOCKET_ERRORS = frozenset(
+    {
+        errno.EPIPE,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ENOTCONN,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+    }
+)
 _SENDFILE_MAX = 16 << 20  # per call, so a fast client still lets the executor breathe
 
 
@@ -267,6 +287,8 @@ def _sendfile_some(socket_fd: int, file_fd: int, offset: int, count: int) -> int
     except ConnectionError:
         raise
     except OSError as exc:
+        if exc.errno in _SOCKET_ERRORS:
+            raise ConnectionResetError(exc.errno, "the client connection failed") from exc
         raise BackendError("reading the file failed") from exc
     if n == 0:
         raise BackendError("the file ended early (truncated while being served)")

@@ -13,10 +13,11 @@ import asyncio
 import errno
 import os
 import stat as stat_mod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from proxy.errors import BackendError, NotFound
 from proxy.ranges import UNSATISFIABLE, parse_range
@@ -43,8 +44,7 @@ class LocalStorage:
     @asynccontextmanager
     async def fetch(self, key: str, wanted: str | None) -> AsyncIterator[Fetched | None]:
         """Open, stat and read the first chunk in one trip to the executor."""
-        loop = asyncio.get_running_loop()
-        fd, st, served, first = await loop.run_in_executor(None, self._fetch_first, key, wanted)
+        fd, st, served, first = await _owning_fd(self._fetch_first, key, wanted)
         try:
             start = served.start if served else 0
             count = served.length if served else st.st_size
@@ -56,8 +56,7 @@ class LocalStorage:
     async def open(
         self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        loop = asyncio.get_running_loop()
-        fd, st = await loop.run_in_executor(None, self._open_fd, key)
+        fd, st = await _owning_fd(self._open_fd, key)
         try:
             if _meta(st).etag != meta.etag:
                 raise BackendError("the object changed while it was being served")
@@ -158,6 +157,28 @@ class LocalStorage:
             return os.open(parts[-1], _OPEN_FLAGS, dir_fd=fd)
         finally:
             os.close(fd)
+
+
+_Opened = TypeVar("_Opened", bound=tuple[Any, ...])
+
+
+async def _owning_fd(fn: Callable[..., _Opened], *args: Any) -> _Opened:
+    """``fn(*args)`` in the executor; it returns an open descriptor first.
+
+    If the caller is cancelled (a backend timeout, shutdown) while the worker
+    still runs, the descriptor it then returns is closed instead of leaked.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_close_returned_fd)
+        raise
+
+
+def _close_returned_fd(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        os.close(future.result()[0])
 
 
 def _meta(st: os.stat_result) -> ObjectMeta:

@@ -9,16 +9,20 @@ two versions of an object. Every botocore/aiohttp error is mapped onto
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
 import time
+import urllib.request
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import yarl
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import get_session
@@ -91,16 +95,22 @@ class S3Storage:
             )
         )
 
-        http = await self._stack.enter_async_context(
-            aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=s.max_connections),
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=s.connect_timeout, sock_read=s.read_timeout
-                ),
-                read_bufsize=s.read_buffer_bytes,
-                auto_decompress=False,
+        # Behind an HTTP(S) proxy every byte goes through botocore, which honours it.
+        http = None
+        if not {"http", "https"} & set(urllib.request.getproxies()):
+            ca_bundle = os.environ.get("AWS_CA_BUNDLE") or None  # as botocore reads it
+            http = await self._stack.enter_async_context(
+                aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(
+                        limit=s.max_connections, ssl=ssl.create_default_context(cafile=ca_bundle)
+                    ),
+                    timeout=aiohttp.ClientTimeout(
+                        sock_connect=s.connect_timeout, sock_read=s.read_timeout
+                    ),
+                    read_bufsize=s.read_buffer_bytes,
+                    auto_decompress=False,
+                )
             )
-        )
         self._direct = _DirectGets(self._client, http, s.bucket)
 
     async def close(self) -> None:
@@ -247,7 +257,7 @@ class _DirectGets:
     _REUSE = 300
     _KEYS = 4096
 
-    def __init__(self, client: S3Client, http: aiohttp.ClientSession, bucket: str) -> None:
+    def __init__(self, client: S3Client, http: aiohttp.ClientSession | None, bucket: str) -> None:
         self._client = client
         self._http = http
         self._bucket = bucket
@@ -255,9 +265,14 @@ class _DirectGets:
 
     async def get(self, key: str, headers: dict[str, str]) -> aiohttp.ClientResponse | None:
         """A 200, 206 or 416 response (the caller closes it); None: ask botocore."""
+        if self._http is None:
+            return None
         url = await self._url(key)
         try:
-            response = await self._http.get(url, headers=headers, allow_redirects=False)
+            # encoded=True: sent exactly as signed (yarl would re-encode "(", "!", "'" ...).
+            response = await self._http.get(
+                yarl.URL(url, encoded=True), headers=headers, allow_redirects=False
+            )
         except (aiohttp.ClientError, OSError, TimeoutError):
             return None
         if response.status in (200, 206, 416):
@@ -271,8 +286,7 @@ class _DirectGets:
                 raise NotFound()
             if response.status == 412:
                 raise BackendError("the object changed while it was being served")
-            if response.status == 403:
-                self._urls.pop(key, None)
+            self._urls.pop(key, None)  # 403 (rotated credentials?), 5xx, a redirect: sign anew
             return None
         except (aiohttp.ClientError, OSError, TimeoutError):
             return None
@@ -307,6 +321,8 @@ def _direct_meta(response: aiohttp.ClientResponse, size: int) -> ObjectMeta:
         last_modified = parsedate_to_datetime(modified) if modified else None
     except (ValueError, TypeError):
         last_modified = None
+    if last_modified is not None and last_modified.tzinfo is None:
+        last_modified = last_modified.replace(tzinfo=UTC)  # "-0000": an HTTP-date is UTC
     return ObjectMeta(
         size=size,
         etag=response.headers.get("ETag"),

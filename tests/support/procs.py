@@ -115,7 +115,8 @@ def azurite_argv(port: int) -> list[str]:
 
 def nginx_argv(work: Path, root: Path, port: int) -> list[str]:
     """nginx serving ``root`` on ``port``: an origin that answers GET/HEAD of ``/bucket/key``
-    with Range, ETag and If-Match as S3 does, and keeps connections alive (moto closes each)."""
+    with Range, ETag and If-Match as S3 does, and keeps connections alive (moto closes each).
+    Each request's target, exactly as it came on the wire, goes to ``work/requests.log``."""
     (work / "tmp").mkdir(exist_ok=True)
     user = "user root;" if os.geteuid() == 0 else ""
     conf = work / "nginx.conf"
@@ -127,7 +128,8 @@ pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
 events {{ worker_connections 256; }}
 http {{
-  access_log off;
+  log_format target '$request_uri';
+  access_log {work}/requests.log target;
   client_body_temp_path {work}/tmp/body;
   proxy_temp_path {work}/tmp/proxy;
   fastcgi_temp_path {work}/tmp/fastcgi;
