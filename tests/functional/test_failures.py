@@ -7,7 +7,9 @@ Each remote backend (moto for S3, fake-gcs-server, Azurite) is reached through
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +109,14 @@ async def rig(remote: Remote, tmp_path: Path, aiohttp_client: Any) -> AsyncItera
     client = await aiohttp_client(create_app(make_settings(doc), clock=Clock()))
     yield Rig(client, relay, Links(), tmp_path, remote.kind)
     await relay.close()
+    if remote.kind == "azure":
+        # azure-core does not close a response whose body read timed out (its aiohttp
+        # transport's stream generator closes only on payload errors), so after these
+        # fault-injection tests its connection waits for the garbage collector, which
+        # then warns inside whichever test runs next. Collect it here, warning ignored.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
 
 
 async def read_until_failure(resp: aiohttp.ClientResponse) -> tuple[int, BaseException | None]:
@@ -162,6 +172,8 @@ async def test_backend_stalling_mid_body_aborts_after_the_read_timeout(rig: Rig)
         got, error = await asyncio.wait_for(read_until_failure(resp), timeout=15)
     assert error is not None
     assert 1024 * 1024 + got < len(BIG)
+    if rig.kind != "azure":  # azure-core leaves a timed-out response open: see the rig
+        assert await rig.relay.wait_no_stream_open(timeout=5), "stalled backend connection kept"
 
 
 async def test_backend_stalling_before_the_first_byte_is_504(rig: Rig) -> None:
@@ -255,8 +267,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_frees_the_backend(rig:
         assert await rig.relay.wait_quiet(0.5, timeout=10)
     assert error is not None
     assert 256 * 1024 + got < len(BIG)
-    if rig.kind in ("s3", "gcs"):
-        assert await rig.relay.wait_no_stream_open(timeout=5), "backend held by a stalled client"
+    assert await rig.relay.wait_no_stream_open(timeout=5), "backend held by a stalled client"
 
 
 async def read_until_failure_after(
