@@ -7,29 +7,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import secrets
 import sys
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
-from proxy import config, sealing
+from proxy import config, sealing, server, supervisor
 from proxy.accounts import hash_secret
-from proxy.app import create_app
 from proxy.durations import parse_ttl
 from proxy.errors import ConfigError, ProxyError
 from proxy.links import SIGNED_PATH, build_url, check_filename, parse_query
 from proxy.signing import LinkClaims, Signer
 from proxy.storage import check_providers
-from proxy.telemetry import AccessLogger, install_log_filters
+from proxy.telemetry import install_log_filters
 from proxy.verification import validation_report
 
 DEMO_SAMPLE = "demo/hello.txt"
@@ -132,99 +127,12 @@ def _run(
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     install_log_filters()
     if workers > 1:
-        return _prefork(settings, host, port, workers, reload_from)
-    _run_one(settings, host, port, reuse_port=False, reload_from=reload_from)
-    return 0
-
-
-def _run_one(
-    settings: config.Settings,
-    host: str,
-    port: int,
-    *,
-    reuse_port: bool,
-    reload_from: str | None,
-) -> None:
+        return supervisor.run(settings, host, port, workers, reload_from)
     try:
-        import uvloop
-
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
-        loop = asyncio.new_event_loop()
-    server = settings.server
-    access: dict[str, object] = (
-        {"access_log_class": AccessLogger} if server.access_log else {"access_log": None}
-    )
-    try:
-        web.run_app(
-            create_app(settings, reload_from=reload_from),
-            host=host,
-            port=port,
-            reuse_port=reuse_port,
-            loop=loop,
-            # SIGTERM: stop accepting, give in-flight requests this long, then close.
-            shutdown_timeout=server.shutdown_grace,
-            keepalive_timeout=server.keepalive_timeout,
-            max_line_size=server.max_header_bytes,
-            max_field_size=server.max_header_bytes,
-            print=lambda _: logging.getLogger("proxy").info(
-                "listening on http://%s:%d (pid %d)", host, port, os.getpid()
-            ),
-            **access,  # type: ignore[arg-type]
-        )
+        server.run(settings, host, port, reuse_port=False, reload_from=reload_from)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-
-
-def _prefork(
-    settings: config.Settings, host: str, port: int, workers: int, reload_from: str | None
-) -> int:
-    """N processes on one SO_REUSEPORT port; the kernel spreads connections.
-
-    SIGTERM, SIGINT and SIGHUP (reload) sent to the parent go to every worker once.
-    Workers sit in their own process group, so a terminal's Ctrl-C reaches them only
-    through the parent. The exit status is the first failing worker's.
-    """
-    import signal
-
-    forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    # Blocked while forking: a signal now would kill the parent before it can forward.
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, forwarded)
-    children = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            os.setpgid(0, 0)
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the reload handler is in
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-            code = 0
-            try:
-                _run_one(settings, host, port, reuse_port=True, reload_from=reload_from)
-            except UsageError as exc:
-                print(f"proxy: {exc}", file=sys.stderr)
-                code = 2
-            except BaseException:
-                traceback.print_exc()
-                code = 1
-            os._exit(code)
-        children.append(pid)
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM if signum == signal.SIGINT else signum)
-
-    for signum in forwarded:
-        signal.signal(signum, forward)
-    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    worst = 0
-    while children:
-        pid, status = os.waitpid(-1, 0)
-        if pid in children:
-            children.remove(pid)  # never signalled again: the pid may be reused
-            code = os.waitstatus_to_exitcode(status)
-            worst = worst or code
-    return worst
+    return 0
 
 
 def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -29,6 +30,8 @@ PROVIDER_KINDS = ("local", "s3", "gcs", "azure")
 # Ten years: far below what a 12-digit `e` can hold, whatever the clock says.
 MAX_LINK_SECONDS = 10 * 365 * 86400
 ENV_PREFIX = "env:"
+FORWARDED_HEADERS = ("X-Forwarded-For", "Forwarded")
+IPNetwork = IPv4Network | IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,13 @@ class ServerSettings:
     backend_timeout: float = 15.0  # to a backend's metadata answer or a body's first byte
     max_streams: int = 1000  # bodies relayed at once by one process; then 503
     max_header_bytes: int = 16384  # request line and each header field
+    max_header_fields: int = 100  # header fields in one request
+    max_head_bytes: int = 32768  # request line and every header field together
+    header_timeout: float = 10.0  # a request head (from the connection or its first byte) in full
+    body_timeout: float = 30.0  # a request body in full
+    max_connections: int = 2048  # open client connections per process; idle ones are evicted
+    trusted_proxies: tuple[IPNetwork, ...] = ()  # peers whose forwarded_header is believed
+    forwarded_header: str = "X-Forwarded-For"  # or "Forwarded" (RFC 7239)
     keepalive_timeout: float = 75.0
     shutdown_grace: float = 30.0  # SIGTERM: in-flight requests get this long to finish
     check_interval: float = 30.0  # how often /readyz's provider checks run
@@ -197,6 +207,8 @@ def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Ser
         (
             "host", "port", "public_url", "cors_allow_origins", "access_log", "chunk_size",
             "client_timeout", "backend_timeout", "max_streams", "max_header_bytes",
+            "max_header_fields", "max_head_bytes", "header_timeout", "body_timeout",
+            "max_connections", "trusted_proxies", "forwarded_header",
             "keepalive_timeout", "shutdown_grace", "check_interval",
         ),
     )  # fmt: skip
@@ -210,6 +222,13 @@ def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Ser
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         r.problem(key, "must be an http(s) URL with no query or fragment")
     origins = r.string_list(t, "server.cors_allow_origins", default=["*"])
+    line_bytes = r.integer(t, "server.max_header_bytes", default=16384, low=4096, high=1 << 20)
+    head_bytes = r.integer(t, "server.max_head_bytes", default=32768, low=4096, high=4 << 20)
+    if head_bytes < line_bytes:
+        r.problem("server.max_head_bytes", "must be at least server.max_header_bytes")
+    forwarded = r.string(t, "server.forwarded_header", default="X-Forwarded-For")
+    if forwarded.lower() not in (h.lower() for h in FORWARDED_HEADERS):
+        r.problem("server.forwarded_header", f"must be one of {', '.join(FORWARDED_HEADERS)}")
     return ServerSettings(
         host=host,
         port=port,
@@ -220,13 +239,32 @@ def _server(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> Ser
         client_timeout=r.seconds(t, "server.client_timeout", default=60.0),
         backend_timeout=r.seconds(t, "server.backend_timeout", default=15.0),
         max_streams=r.integer(t, "server.max_streams", default=1000, low=1, high=1_000_000),
-        max_header_bytes=r.integer(
-            t, "server.max_header_bytes", default=16384, low=4096, high=1 << 20
+        max_header_bytes=line_bytes,
+        max_header_fields=r.integer(t, "server.max_header_fields", default=100, low=8, high=1000),
+        max_head_bytes=head_bytes,
+        header_timeout=r.seconds(t, "server.header_timeout", default=10.0),
+        body_timeout=r.seconds(t, "server.body_timeout", default=30.0),
+        max_connections=r.integer(
+            t, "server.max_connections", default=2048, low=16, high=1_000_000
+        ),
+        trusted_proxies=_networks(r, t, "server.trusted_proxies"),
+        forwarded_header=next(
+            (h for h in FORWARDED_HEADERS if h.lower() == forwarded.lower()), "X-Forwarded-For"
         ),
         keepalive_timeout=r.seconds(t, "server.keepalive_timeout", default=75.0),
         shutdown_grace=r.seconds(t, "server.shutdown_grace", default=30.0),
         check_interval=r.seconds(t, "server.check_interval", default=30.0),
     )
+
+
+def _networks(r: _Reader, t: Mapping[str, Any], key: str) -> tuple[IPNetwork, ...]:
+    networks = []
+    for i, text in enumerate(r.string_list(t, key, default=[])):
+        try:
+            networks.append(ip_network(text.strip(), strict=False))
+        except ValueError:
+            r.problem(f"{key}[{i}]", "must be an IP address or CIDR, e.g. 10.0.0.0/8")
+    return tuple(networks)
 
 
 def _signing(r: _Reader, t: Mapping[str, Any], environ: Mapping[str, str]) -> SigningSettings:
@@ -443,6 +481,9 @@ def _account(
     prefix = r.string(t, f"{where}.prefix", default=f"{name}/")
     if prefix.startswith("/"):
         r.problem(f"{where}.prefix", "must not start with '/'")
+    elif prefix and not prefix.endswith("/"):
+        # "cam" would also cover "camera/...": a prefix is a folder, or the whole provider.
+        r.problem(f"{where}.prefix", 'must be "" or end with "/"')
     max_expiry = r.ttl(t, f"{where}.max_expiry", default=None) if "max_expiry" in t else None
     if max_expiry is not None and max_expiry > server_max:
         r.problem(f"{where}.max_expiry", "is longer than signing.max_expiry")

@@ -74,6 +74,20 @@ def test_env_values_and_vault_overrides(tmp_path: Path) -> None:
         (lambda d: d["signing"].update(max_expiry=0), {}, "signing.max_expiry"),
         (lambda d: d["accounts"]["cam"].update(max_expiry="999h"), {}, "accounts.cam.max_expiry"),
         (lambda d: d["accounts"]["cam"].update(prefix="/abs"), {}, "accounts.cam.prefix"),
+        # "cam" would also cover "camera/...": a prefix is a folder or the whole provider.
+        (lambda d: d["accounts"]["cam"].update(prefix="cam"), {}, "accounts.cam.prefix"),
+        (
+            lambda d: d.update(server={"trusted_proxies": ["10.0.0.0/33"]}),
+            {},
+            "server.trusted_proxies[0]",
+        ),
+        (
+            lambda d: d.update(server={"forwarded_header": "X-Real-IP"}),
+            {},
+            "server.forwarded_header",
+        ),
+        (lambda d: d.update(server={"max_head_bytes": 8192}), {}, "server.max_head_bytes"),
+        (lambda d: d.update(server={"header_timeout": "0s"}), {}, "server.header_timeout"),
         (lambda d: d["accounts"]["cam"].update(providers=[]), {}, "accounts.cam.providers"),
         (lambda d: d["accounts"]["cam"].update(enabled="yes"), {}, "accounts.cam.enabled"),
         (lambda d: d["providers"]["s3"].update(access_key_id="AK"), {}, "providers.s3"),
