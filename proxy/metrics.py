@@ -66,6 +66,18 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.open_connections = Gauge(
+            "proxy_open_connections",
+            "Client connections open right now.",
+            registry=r,
+        )
+        self.refused_connections = Counter(
+            "proxy_connections_refused",
+            "Client connections closed by a bound before a request was answered, by reason "
+            "(head_too_large, head_timeout, evicted, over_capacity).",
+            ["reason"],
+            registry=r,
+        )
         self.rejected_streams = Counter(
             "proxy_streams_rejected",
             "Requests answered 503 because the process was at its stream limit.",

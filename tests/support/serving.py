@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,9 +54,14 @@ def media_doc(root: Path, **server: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def proxy_process(
-    tmp_path: Path, doc: dict[str, Any], *args: str, env: dict[str, str] | None = None
+    tmp_path: Path,
+    doc: dict[str, Any],
+    *args: str,
+    env: dict[str, str] | None = None,
+    nofile: int | None = None,
 ) -> Iterator[ProxyProcess]:
-    """Serve ``doc`` (its port is chosen here) until the block ends."""
+    """Serve ``doc`` (its port is chosen here) until the block ends; ``nofile`` caps the
+    process's open files (soft and hard)."""
     port = free_port()
     doc = {**doc, "server": {**doc.get("server", {}), "port": port}}
     host = doc["server"].get("host", "127.0.0.1")
@@ -69,9 +75,14 @@ def proxy_process(
             stderr=subprocess.STDOUT,
             cwd=ROOT,
             env=env,
+            preexec_fn=None if nofile is None else lambda: _limit_files(nofile),
         )
     try:
         wait_http(f"http://{host}:{port}/healthz", proc)
         yield ProxyProcess(proc, host, port, log)
     finally:
         stop(proc)
+
+
+def _limit_files(n: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
