@@ -21,6 +21,9 @@ process exits, within ``shutdown_grace`` + 1 s in all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
@@ -47,6 +50,10 @@ _CUT_SECONDS = 0.5
 # (nginx's lingering close), then it is cut.
 _LINGER_SECONDS = 1.0
 _LINGER_BYTES = 1 << 20
+# After this many connections closed since the last look, freed heap goes back to the
+# system: without it, glibc keeps an attack's peak resident long after the attack ended.
+_TRIM_AFTER_CLOSED = 256
+_TRIM_EVERY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +182,7 @@ class GuardedServer(web.Server):
     def __init__(self, handler: Any, *, guard: Guard, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.guard = guard
+        self._high = 0  # the most connections open at once since memory was last trimmed
         # Open connections by peer address, oldest first (for the cap's fairness).
         self._by_peer: dict[str, dict[web_protocol.RequestHandler, None]] = {}
         self._peer_of: dict[web_protocol.RequestHandler, str] = {}
@@ -190,6 +198,7 @@ class GuardedServer(web.Server):
         self._peer_of[handler] = peer
         self._by_peer.setdefault(peer, {})[handler] = None
         self.guard.metrics.open_connections.set(len(self._connections))
+        self._high = max(self._high, len(self._connections))
         if len(self._connections) > self.guard.max_connections:
             self._make_room(handler)
 
@@ -219,6 +228,14 @@ class GuardedServer(web.Server):
             if not held:
                 del self._by_peer[peer]  # type: ignore[arg-type]
         self.guard.metrics.open_connections.set(len(self._connections))
+
+    def trim_memory(self) -> bool:
+        """Give freed heap back to the system if many connections closed since last time."""
+        if self._high - len(self._connections) < _TRIM_AFTER_CLOSED or _malloc_trim is None:
+            return False
+        self._high = len(self._connections)
+        _malloc_trim(0)
+        return True
 
     async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait up to ``timeout`` for every connection's requests, then cut what is left.
@@ -313,12 +330,34 @@ async def _serve(
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
         await site.start()
         log.info("listening on http://%s:%d (pid %d)", host, port, os.getpid())
+        assert isinstance(runner.server, GuardedServer)
+        trimmer = asyncio.ensure_future(_trim_memory(runner.server))
         await stop.wait()
+        trimmer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await trimmer
         log.info("stopping: no new connections; requests in flight get %gs", server.shutdown_grace)
     finally:
         await runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+def _libc_malloc_trim() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl has none): nothing to trim
+        return None
+
+
+_malloc_trim = _libc_malloc_trim()
+
+
+async def _trim_memory(server: GuardedServer) -> None:
+    while True:
+        await asyncio.sleep(_TRIM_EVERY_SECONDS)
+        server.trim_memory()
 
 
 def _peer(transport: asyncio.BaseTransport) -> str:

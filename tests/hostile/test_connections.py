@@ -234,3 +234,37 @@ async def test_sigterm_cuts_a_stalled_stream_after_the_grace_and_no_later(tmp_pa
     assert 2.9 < elapsed < 4.0, elapsed
     assert p.proc.returncode == 0
     assert "cut 1 request(s) still running after the grace" in log
+
+
+async def _hold_head(port: int, size: int, release: asyncio.Event) -> None:
+    """Hold an unfinished head of about ``size`` bytes open until ``release``."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
+    for _ in range(size // len(line)):
+        writer.write(line)
+    await writer.drain()
+    await release.wait()
+    writer.close()
+
+
+@pytest.mark.slow
+async def test_memory_held_by_unfinished_heads_returns_when_they_close(tmp_path: Path) -> None:
+    doc = media_doc(_media(tmp_path), access_log=False, header_timeout="60s")
+    with proxy_process(tmp_path, doc) as p:
+        await _normal_get(p)
+        idle = _status_kib(p.pid, "VmRSS")
+        release = asyncio.Event()
+        holders = [asyncio.ensure_future(_hold_head(p.port, 30_000, release)) for _ in range(800)]
+        await asyncio.sleep(3)
+        held = _status_kib(p.pid, "VmRSS")
+        release.set()
+        await asyncio.gather(*holders)
+        after = held
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline and after - idle > 16 * 1024:
+            await asyncio.sleep(0.5)
+            after = _status_kib(p.pid, "VmRSS")
+        assert await _normal_get(p) < 1.0
+    assert held - idle > 32 * 1024, "the attack held too little to tell"
+    assert (after - idle) / 1024 < 16, f"{(after - idle) / 1024:.1f} MiB still held"
