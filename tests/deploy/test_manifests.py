@@ -87,7 +87,11 @@ def test_the_kubernetes_pieces_fit_together() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
     grace = config.parse(tomllib.loads(toml_text), "k8s", fake_environ(env_names(toml_text)))
-    assert pod["terminationGracePeriodSeconds"] >= pre_stop + grace.server.shutdown_grace
+    # The process is gone within shutdown_grace + 1 s of SIGTERM (tests/hostile/test_connections).
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop + grace.server.shutdown_grace + 1
+    # Behind the Ingress every peer is a proxy: without trusting it, one client's failures
+    # would be everyone's (see README, "Issuing links").
+    assert grace.server.trusted_proxies
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     # Every secret the config reads from the environment is in the example Secret.
