@@ -1,10 +1,29 @@
 """Authenticating the issuing endpoints: credentials, failure limits, hashing off the loop.
 
+Who may lock whom out (the README's "Issuing links" says the same):
+
+- A request without credentials, or with a credential header that is not
+  UTF-8 text (a 400), counts as a failure of the client address only, never
+  of an access key: an access key is an identifier, not a secret.
+- A wrong secret counts against the client address and against the key.
+- A credential (access key and secret) that verified in the last
+  ``_REMEMBER_SECONDS`` is accepted at once: no scrypt, and neither lock is
+  looked at. It is remembered as an HMAC under a per-process random key,
+  never in clear, at most ``_REMEMBER_MAX`` of them.
+- An address that verified a key in the last ``_KNOWN_GOOD_SECONDS`` (at most
+  ``_KNOWN_GOOD_MAX`` pairs, least recently used forgotten first) is not
+  refused by that key's lock, only by its own: a tenant's own systems keep
+  working while someone hammers its access key from elsewhere.
+- Otherwise ``auth_failures`` failures in ``auth_window`` lock the address
+  (everything it sends is a 429) and the key (a 429 for addresses not known
+  good for it).
+
 scrypt is slow on purpose, so it runs in a small thread pool of its own: the
 event loop keeps streaming while a login is checked, and a flood of attempts
-queues there instead of taking every core and 32 MiB a try. A credential that
-verified recently is remembered (as an HMAC under a per-process random key,
-never in clear) so a busy client does not pay scrypt on every request.
+queues there instead of taking every core and 32 MiB a try. Every attempt is
+counted as a failure before it is hashed (and forgiven if it passes), so
+parallel guesses cannot outrun the limit; an unknown key is hashed against a
+decoy with the same cost.
 """
 
 from __future__ import annotations
@@ -14,19 +33,21 @@ import hashlib
 import hmac
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from proxy.accounts import Account, verify_secret
-from proxy.errors import TooManyRequests, Unauthorized
-from proxy.ratelimit import FailureWindow
+from proxy.errors import BadRequest, TooManyRequests, Unauthorized
+from proxy.headers import check_text
+from proxy.ratelimit import FailureWindow, RecentSet
 
 ACCESS_KEY_HEADER = "X-Kerberos-Storage-AccessKey"
 SECRET_HEADER = "X-Kerberos-Storage-SecretAccessKey"  # noqa: S105 - a header name
 MAX_ACCESS_KEY_CHARS = 128  # what config accepts; longer ones are refused untracked
-_REMEMBER_SECONDS = 60.0
+_REMEMBER_SECONDS = 600.0
 _REMEMBER_MAX = 10_000
+_KNOWN_GOOD_SECONDS = 86400.0
+_KNOWN_GOOD_MAX = 100_000
 
 
 class Authenticator:
@@ -35,7 +56,8 @@ class Authenticator:
         self.by_key = FailureWindow(failures, window)
         self._pool = ThreadPoolExecutor(hash_threads, thread_name_prefix="scrypt")
         self._pepper = os.urandom(32)
-        self._recent: OrderedDict[bytes, float] = OrderedDict()
+        self._recent = RecentSet(_REMEMBER_SECONDS, _REMEMBER_MAX)
+        self.known_good = RecentSet(_KNOWN_GOOD_SECONDS, _KNOWN_GOOD_MAX)
         self._inflight: dict[bytes, asyncio.Future[bool]] = {}
 
     def configure(self, failures: int, window: float) -> None:
@@ -53,32 +75,51 @@ class Authenticator:
         client: str,
         now: float | None = None,
     ) -> Account:
-        """The account whose credentials these are, or ``Unauthorized`` / ``TooManyRequests``."""
+        """The account whose credentials these are, or ``Unauthorized`` / ``TooManyRequests``.
+
+        ``access_key`` and ``secret`` are the header values as aiohttp decoded them; one
+        that is not text is a ``BadRequest``, counted against ``client``.
+        """
         now = time.monotonic() if now is None else now
+        try:
+            for name, value in ((ACCESS_KEY_HEADER, access_key), (SECRET_HEADER, secret)):
+                if value is not None:
+                    check_text(name, value)
+        except BadRequest:
+            self._refuse_client(client, now)
+            raise
         if access_key is not None and len(access_key) > MAX_ACCESS_KEY_CHARS:
             access_key = None  # no such key can exist: treat as missing, track nothing of it
-        key_id = _key_id(access_key) if access_key else ""
-        wait = self.by_client.retry_after(client, now)
-        if access_key:
-            wait = max(wait, self.by_key.retry_after(key_id, now))
-        if wait:
-            raise TooManyRequests(wait)
         if not access_key or not secret:
-            self.by_client.fail(client, now)
+            self._refuse_client(client, now)
             raise Unauthorized(f"missing {ACCESS_KEY_HEADER} or {SECRET_HEADER}")
 
         account = accounts.get(access_key)
         stored = account.secret_hash if account else None
         token = self._token(access_key, secret, stored)
-        if not self._remembered(token, now) and not await self._verify_once(
-            token, stored, secret, client, key_id, now
-        ):
-            raise Unauthorized()
+        key_id = _key_id(access_key)
+        pair = self._pair(client, key_id)
+        if not self._recent.contains(token, now):
+            wait = self.by_client.retry_after(client, now)
+            if not self.known_good.contains(pair, now):
+                wait = max(wait, self.by_key.retry_after(key_id, now))
+            if wait:
+                raise TooManyRequests(wait)
+            if not await self._verify_once(token, stored, secret, client, key_id, now):
+                raise Unauthorized()
+        self.known_good.add(pair, now)
         if account is None:  # cannot happen: a good or remembered secret has a stored hash
             raise Unauthorized()
         if not account.enabled:
             raise Unauthorized("the account is disabled")
         return account
+
+    def _refuse_client(self, client: str, now: float) -> None:
+        """A failure that names no key: 429 if ``client`` is locked, else counted."""
+        wait = self.by_client.retry_after(client, now)
+        if wait:
+            raise TooManyRequests(wait)
+        self.by_client.fail(client, now)
 
     async def _verify_once(
         self, token: bytes, stored: str | None, secret: str, client: str, key: str, now: float
@@ -103,7 +144,7 @@ class Authenticator:
         if ok:
             self.by_client.forgive(client, now)
             self.by_key.forgive(key, now)
-            self._remember(token, now)
+            self._recent.add(token, now)
         return ok
 
     def _token(self, access_key: str, secret: str, stored: str | None) -> bytes:
@@ -111,22 +152,12 @@ class Authenticator:
         material = "\0".join((access_key, secret, stored or "")).encode()
         return hmac.new(self._pepper, material, hashlib.sha256).digest()
 
-    def _remembered(self, token: bytes, now: float) -> bool:
-        until = self._recent.get(token)
-        if until is None:
-            return False
-        if until < now:
-            del self._recent[token]
-            return False
-        return True
-
-    def _remember(self, token: bytes, now: float) -> None:
-        self._recent[token] = now + _REMEMBER_SECONDS
-        self._recent.move_to_end(token)
-        while len(self._recent) > _REMEMBER_MAX:
-            self._recent.popitem(last=False)
+    def _pair(self, client: str, key_id: str) -> bytes:
+        # A keyed digest: 16 bytes a pair, and nobody can aim collisions at it.
+        material = f"{client}\0{key_id}".encode("utf-8", "surrogateescape")
+        return hashlib.blake2b(material, key=self._pepper, digest_size=16).digest()
 
 
 def _key_id(access_key: str) -> str:
     """What the failure window remembers of a key: a short digest, whatever was sent."""
-    return hashlib.sha256(access_key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return hashlib.sha256(access_key.encode()).hexdigest()[:32]

@@ -10,6 +10,7 @@
     │   ├── Expired                 403 expired
     │   └── Revoked                 403 revoked
     ├── NotFound                    404 not_found
+    ├── RequestTimeout              408 request_timeout  (closes the connection)
     ├── PreconditionFailed          412 precondition_failed
     ├── PayloadTooLarge             413 too_large
     ├── RangeNotSatisfiable         416 range_not_satisfiable
@@ -22,9 +23,11 @@
     ConfigError                     not HTTP: start-up stops with one line
 
 Each class carries its status, a machine-readable ``code`` and a public
-message. The message is what the client reads, so it never holds a key, a
-secret, a credential or a full signature; backends put vendor detail in the
-exception chain (``raise ... from exc``), which only reaches server logs.
+message, and ``closes_connection`` when the connection cannot be reused (the
+client is still sending a body nobody will read). The message is what the
+client reads, so it never holds a key, a secret, a credential or a full
+signature; backends put vendor detail in the exception chain
+(``raise ... from exc``), which only reaches server logs.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class ProxyError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal"
     default_message: ClassVar[str] = "internal error"
+    closes_connection: ClassVar[bool] = False
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
@@ -83,6 +87,13 @@ class NotFound(ProxyError):
     status = 404
     code = "not_found"
     default_message = "object not found"
+
+
+class RequestTimeout(ProxyError):
+    status = 408
+    code = "request_timeout"
+    default_message = "the request took too long to arrive"
+    closes_connection = True
 
 
 class PreconditionFailed(ProxyError):

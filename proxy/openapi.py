@@ -212,6 +212,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _LINK_ANSWER,
                         **_ISSUE_ERRORS,
+                        "408": _error("the body did not arrive within server.body_timeout"),
                         "413": _error("body or item count over the limit"),
                     },
                 },

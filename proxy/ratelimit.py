@@ -1,8 +1,10 @@
-"""Failed-authentication limits over a sliding window, per client and per access key.
+"""Failed-authentication limits over a sliding window, and what succeeded recently.
 
-Only failures are counted, so a well-behaved client never notices. Memory is
-bounded: at most ``max_tracked`` keys are remembered, the least recently
-failing one is forgotten first.
+``FailureWindow`` counts only failures, per client and per access key, so a
+well-behaved client never notices. ``RecentSet`` remembers successes for a
+while (credentials that verified, addresses known good for a key). Memory is
+bounded in both: at most ``max_tracked`` entries, the least recently touched
+one is forgotten first.
 """
 
 from __future__ import annotations
@@ -57,3 +59,30 @@ class FailureWindow:
     def _expire(self, times: deque[float], now: float) -> None:
         while times and times[0] <= now - self.window:
             times.popleft()
+
+
+class RecentSet:
+    """Items seen in the last ``ttl`` seconds; at most ``max_tracked``, LRU first out."""
+
+    def __init__(self, ttl: float, max_tracked: int) -> None:
+        self.ttl = ttl
+        self.max_tracked = max_tracked
+        self._until: OrderedDict[bytes, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def contains(self, item: bytes, now: float) -> bool:
+        until = self._until.get(item)
+        if until is None:
+            return False
+        if until < now:
+            del self._until[item]
+            return False
+        return True
+
+    def add(self, item: bytes, now: float) -> None:
+        self._until[item] = now + self.ttl
+        self._until.move_to_end(item)
+        while len(self._until) > self.max_tracked:
+            self._until.popitem(last=False)

@@ -1,8 +1,11 @@
-"""Per-request telemetry: the request id, the metrics of each answer, the access log line.
+"""Per-request telemetry: the request id, the client, the metrics, the access log line.
 
 A request id is taken from ``X-Request-ID`` when it looks like one (else made
 here), echoed on the response and written in the access log, so one request
-can be followed from a client through the proxy's logs.
+can be followed from a client through the proxy's logs. The client's address
+(``proxy.forwarded``) is worked out once per request and kept on it, for the
+failure limits and the log alike. What the log shows of a request target
+passes ``logged_target``, so no signature a client sends reaches it.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from proxy.links import redact_query
-from proxy.state import LINK_ACCOUNT, LINK_PROVIDER, METRICS, REQUEST_ID
+from proxy.forwarded import client_address
+from proxy.links import redact_query, redact_signatures
+from proxy.state import CLIENT, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, REQUEST_ID
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _GOOD_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -92,6 +96,28 @@ def take_request_id(request: web.Request) -> str:
     return request_id
 
 
+def client_of(request: web.BaseRequest) -> str:
+    """The client's address (the peer's, or what a trusted proxy reports), worked out once."""
+    known: str | None = request.get(CLIENT)
+    if known is not None:
+        return known
+    try:
+        server = request.app[LIVE].current.settings.server  # type: ignore[attr-defined]
+        trusted, header = server.trusted_proxies, server.forwarded_header
+    except (AttributeError, AssertionError, RuntimeError):
+        trusted, header = (), ""  # refused by the HTTP parser before any routing
+    client = client_address(request.remote, request.headers, trusted, header)
+    request[CLIENT] = client
+    return client
+
+
+def logged_target(request: web.BaseRequest) -> str:
+    """The request target for logs: a, p, f, e of the query, and no signature anywhere."""
+    query = request.rel_url.raw_query_string
+    target = request.rel_url.raw_path + ("?" + redact_query(query) if query else "")
+    return redact_signatures(target)
+
+
 def count_answer(request: web.Request, response: web.StreamResponse) -> None:
     """The request counter, and the bytes of a whole (not streamed) body."""
     route = route_of(request)
@@ -105,19 +131,17 @@ class AccessLogger(AbstractAccessLogger):
     """One JSON line per request; only a, p, f and e of a query are kept."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        query = request.rel_url.raw_query_string
-        path = request.rel_url.raw_path + ("?" + redact_query(query) if query else "")
         line = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "request_id": request.get(REQUEST_ID),
             "method": method_of(request),
             "route": route_of(request),
-            "path": path,
+            "path": logged_target(request),
             "status": response.status,
             "bytes": response.body_length,
             "duration_ms": round(time * 1000, 3),
             "account": request.get(LINK_ACCOUNT),
             "provider": request.get(LINK_PROVIDER),
-            "remote": request.remote,
+            "remote": client_of(request),
         }
         self.logger.info(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
