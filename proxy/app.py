@@ -24,12 +24,19 @@ from proxy.readiness import Readiness
 from proxy.runtime import Live, build_runtime
 from proxy.state import AUTH, CLOCK, LIVE, METRICS, READINESS, RELAY, REQUEST_ID
 from proxy.streaming import Relay
-from proxy.telemetry import REQUEST_ID_HEADER, count_answer, take_request_id
+from proxy.telemetry import REQUEST_ID_HEADER, count_answer, logged_target, take_request_id
 
 log = logging.getLogger("proxy")
 
 _EXPOSED = "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified"
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+# After an answer that ends its connection, what the client still sends is read and
+# dropped this long (nginx's lingering close: closing at once would reset the connection
+# and could destroy the answer in flight), then the connection is cut.
+_LINGER_SECONDS = 1.0
+# nginx's status for a request whose client closed the connection before the answer: it only
+# ever reaches the access log and the metrics, never a client.
+_CLIENT_CLOSED = 499
 
 
 def create_app(
@@ -130,6 +137,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         response = await handler(request)
     except ProxyError as exc:
         response = _proxy_error(request, exc)
+        if exc.closes_connection:
+            await _answer_and_close(request, response)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -138,13 +147,22 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
         response = web.json_response(body, status=exc.status, headers=headers)
     except ConnectionError:
-        raise
+        if not _client_left(request):
+            raise  # not the client leaving: aiohttp logs it and answers 500 (or cuts)
+        # The client left before its answer (a player seeking, a checker giving up): routine
+        # on the open internet, so no traceback, only the access log's 499.
+        response = web.Response(status=_CLIENT_CLOSED, reason="Client Closed Request")
     except Exception:
-        log.exception("unhandled error: %s %s", request.method, request.path)
+        log.exception("unhandled error: %s %s", request.method, logged_target(request))
         body = {"data": "internal error", "error": "internal"}
         response = web.json_response(body, status=500)
     count_answer(request, response)
     return response
+
+
+def _client_left(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _proxy_error(request: web.Request, exc: ProxyError) -> web.Response:
@@ -152,7 +170,7 @@ def _proxy_error(request: web.Request, exc: ProxyError) -> web.Response:
         log.warning(
             "backend failure: %s %s -> %d %s (%s)",
             request.method,
-            request.path,
+            logged_target(request),
             exc.status,
             exc.code,
             # The class only: vendor messages may echo credentials or signed URLs.
@@ -161,12 +179,32 @@ def _proxy_error(request: web.Request, exc: ProxyError) -> web.Response:
     return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
 
 
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Send ``response`` now with ``Connection: close``, end our side, cut it soon after."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    transport = request.transport
+    if transport is None:
+        return
+    if transport.can_write_eof():
+        transport.write_eof()
+
+    def cut() -> None:
+        transport.abort()
+        request.content.feed_eof()  # ends aiohttp's own lingering read of the body now
+
+    asyncio.get_running_loop().call_later(_LINGER_SECONDS, cut)
+
+
 async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """The request id and nosniff on every answer; CORS on the public endpoints, errors too."""
+    """The request id, nosniff and a versionless Server on every answer; CORS on the public
+    endpoints, errors too."""
     request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
     response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Server"] = parser_errors.SERVER
     if not request.path.startswith(SIGNED_PATH):
         return
     allowed = request.app[LIVE].current.settings.server.cors_allow_origins

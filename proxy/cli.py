@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 from proxy import config, sealing, server, supervisor
 from proxy.accounts import hash_secret
-from proxy.durations import parse_ttl
 from proxy.errors import ConfigError, ProxyError
+from proxy.issuing import link_lifetime
 from proxy.links import SIGNED_PATH, build_url, check_filename, parse_query
 from proxy.signing import LinkClaims, Signer
 from proxy.storage import check_providers
@@ -71,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("--account", required=True)
     sign.add_argument("--provider", help="default: the account's first provider")
     sign.add_argument("--file", required=True, help="object key, inside the account's prefix")
-    sign.add_argument("--expires-in", help="seconds or a Go duration (default: the server's)")
+    sign.add_argument(
+        "--expires-in",
+        help="seconds or a Go duration (default: the server's, within the account's max_expiry)",
+    )
     sign.set_defaults(run=_sign)
 
     verify = sub.add_parser("verify", help="print the validate JSON of a URL; exit 1 if invalid")
@@ -178,6 +181,9 @@ def _signed_url(
     account = settings.accounts.get(account_name)
     if account is None:
         raise UsageError(f"no account {account_name!r} in {settings.source}")
+    if not account.enabled:
+        # Its link would only ever be refused (403 revoked), so make none.
+        raise UsageError(f"account {account_name!r} is disabled in {settings.source}")
     provider = provider or account.default_provider
     if provider not in account.providers:
         raise UsageError(f"account {account_name!r} is not bound to provider {provider!r}")
@@ -187,15 +193,10 @@ def _signed_url(
         raise UsageError(exc.message) from None
     if not account.covers(filename):
         raise UsageError(f"{filename!r} is outside the account's prefix {account.prefix!r}")
-    ttl = settings.signing.default_expiry
-    if expires_in is not None:
-        try:
-            ttl = parse_ttl(expires_in)
-        except ValueError as exc:
-            raise UsageError(f"--expires-in: {exc}") from None
-    limit = min(settings.signing.max_expiry, account.max_expiry or settings.signing.max_expiry)
-    if ttl > limit:
-        raise UsageError(f"--expires-in: longer than the maximum of {limit} seconds")
+    try:
+        ttl = link_lifetime(settings.signing, account, expires_in)
+    except ValueError as exc:
+        raise UsageError(f"--expires-in: {exc}") from None
     claims = LinkClaims(account.name, provider, filename, int(time.time()) + ttl)
     signer = Signer(settings.signing.key, settings.signing.previous_keys)
     return build_url(settings.server.public_url, claims, signer.sign(claims))

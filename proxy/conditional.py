@@ -3,9 +3,15 @@
 ``evaluate_preconditions`` runs If-Match, If-Unmodified-Since, If-None-Match and
 If-Modified-Since in the order of §13.2.2 and says whether to answer 412, 304
 or carry on; ``if_range_matches`` decides whether a Range request may be
-honoured. Both take the validators the backend reported, and neither raises on
-anything a client sends: a field that cannot be parsed is ignored or, inside a
-list, simply matches nothing.
+honoured. Both take each field as the list of its field lines, as received
+(empty when absent), and the validators the backend reported, and neither
+raises on anything a client sends: a field that cannot be parsed is ignored
+or, inside a list, simply matches nothing.
+
+Repeated lines: the list fields (If-Match, If-None-Match) are combined into one
+comma-separated value (§5.2); the single-value fields (the dates, If-Range)
+are then invalid, so a repeated date is ignored (§13.1.3, §13.1.4) and a
+repeated If-Range never matches (the whole body is always a correct answer).
 
 The one impurity: an rfc850-date has a two-digit year, which §5.6.7 resolves
 against the current year.
@@ -16,7 +22,11 @@ from __future__ import annotations
 import enum
 import re
 from datetime import UTC, datetime
-from typing import NamedTuple, TypeGuard
+from typing import NamedTuple
+
+# A field's lines in the order received; a list or tuple, never a bare str (which would
+# read as one line per character).
+FieldLines = list[str] | tuple[str, ...]
 
 
 class Precondition(enum.Enum):
@@ -58,43 +68,46 @@ _HTTP_DATES = (
 
 def evaluate_preconditions(
     *,
-    if_match: str | None,
-    if_none_match: str | None,
-    if_modified_since: str | None,
-    if_unmodified_since: str | None,
+    if_match: FieldLines,
+    if_none_match: FieldLines,
+    if_modified_since: FieldLines,
+    if_unmodified_since: FieldLines,
     etag: str | None,
     last_modified: datetime | None,
 ) -> Precondition:
     """The outcome of the request's preconditions against the current representation.
 
-    ``etag`` is the entity-tag as sent in HTTP (``"abc"`` or ``W/"abc"``) and
-    ``last_modified`` a timezone-aware datetime; either may be None if unknown.
+    Each field is the list of its lines (empty when absent). ``etag`` is the
+    entity-tag as sent in HTTP (``"abc"`` or ``W/"abc"``) and ``last_modified``
+    a timezone-aware datetime; either may be None if unknown.
     """
     current = _parse_entity_tag(etag)
     modified = _whole_seconds(last_modified)
 
-    if _present(if_match):
+    if if_match:
         # §13.2.2 step 1, §13.1.1: strong comparison; "*" matches any current
-        # representation, and one always exists by the time this runs.
-        if not _is_star(if_match) and not any(
-            _strong_match(tag, current) for tag in _entity_tags(if_match)
+        # representation, and one always exists by the time this runs. A field sent
+        # empty is present and lists no tag, so nothing matches it (412, as nginx).
+        field = _combined(if_match)
+        if not _is_star(field) and not any(
+            _strong_match(tag, current) for tag in _entity_tags(field)
         ):
             return Precondition.FAILED
-    elif if_unmodified_since is not None and modified is not None:
-        # §13.2.2 step 2, §13.1.4: an invalid date is ignored.
-        date = _parse_http_date(if_unmodified_since)
+    elif modified is not None:
+        # §13.2.2 step 2, §13.1.4: an invalid or repeated date is ignored.
+        date = _single_date(if_unmodified_since)
         if date is not None and modified > date:
             return Precondition.FAILED
 
-    if _present(if_none_match):
+    if if_none_match:
         # §13.2.2 step 3, §13.1.2: weak comparison; a match means 304 for GET and HEAD.
-        if _is_star(if_none_match) or any(
-            _weak_match(tag, current) for tag in _entity_tags(if_none_match)
-        ):
+        # Present, even empty, it also means If-Modified-Since is not looked at.
+        field = _combined(if_none_match)
+        if _is_star(field) or any(_weak_match(tag, current) for tag in _entity_tags(field)):
             return Precondition.NOT_MODIFIED
-    elif if_modified_since is not None and modified is not None:
-        # §13.2.2 step 4, §13.1.3: an invalid date is ignored.
-        date = _parse_http_date(if_modified_since)
+    elif modified is not None:
+        # §13.2.2 step 4, §13.1.3: an invalid or repeated date is ignored.
+        date = _single_date(if_modified_since)
         if date is not None and modified <= date:
             return Precondition.NOT_MODIFIED
 
@@ -102,12 +115,18 @@ def evaluate_preconditions(
 
 
 def if_range_matches(
-    if_range: str | None, *, etag: str | None, last_modified: datetime | None
+    if_range: FieldLines, *, etag: str | None, last_modified: datetime | None
 ) -> bool:
-    """True when a Range request may be honoured, False when the whole body must be sent."""
-    if if_range is None:
+    """True when a Range request may be honoured, False when the whole body must be sent.
+
+    ``if_range`` is the field's lines (empty when absent)."""
+    if not if_range:
         return True
-    value = if_range.strip(" \t")
+    if len(if_range) > 1:
+        # §13.1.5 allows one validator; several lines are invalid, and an invalid
+        # If-Range must not select a part of what may be another representation.
+        return False
+    value = if_range[0].strip(" \t")
     if value.startswith(('"', "W/")):
         # §13.1.5: strong comparison, so a weak tag on either side never matches.
         tag = _parse_entity_tag(value)
@@ -119,10 +138,14 @@ def if_range_matches(
     return date is not None and modified is not None and modified == date
 
 
-def _present(field: str | None) -> TypeGuard[str]:
-    # An empty field names no tag at all; like Go's net/http, treat it as absent
-    # rather than let a stray empty header fail every request.
-    return field is not None and field.strip(" \t") != ""
+def _combined(lines: FieldLines) -> str:
+    # §5.2: a list field's lines are one comma-separated value, in order.
+    return ", ".join(lines)
+
+
+def _single_date(lines: FieldLines) -> datetime | None:
+    # §13.1.3, §13.1.4: a date field with more than one member is ignored, like an invalid one.
+    return _parse_http_date(lines[0]) if len(lines) == 1 else None
 
 
 def _is_star(field: str) -> bool:

@@ -6,6 +6,7 @@ an expired one nothing about the account's current state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from proxy.accounts import Account, authorize_link
@@ -20,7 +21,7 @@ def check_link(
     """The link's account, or the matching ``Forbidden`` (valid while ``now <= e``)."""
     if not signer.verify(query.claims, query.signature):
         raise InvalidSignature()
-    if now > query.claims.expires:
+    if _second(now) > query.claims.expires:
         raise Expired()
     return authorize_link(accounts, query.claims)
 
@@ -43,9 +44,15 @@ def describe(claims: LinkClaims, now: float) -> dict[str, object]:
         "filename": claims.filename,
         "expires": claims.expires,
         "expiresAt": utc_iso(claims.expires),
-        # An expired link reports 0, not a negative count.
-        "expiresIn": max(0, int(claims.expires - now)),
+        # Whole seconds, as e is: 0 during the last second and after it, never negative.
+        "expiresIn": max(0, claims.expires - _second(now)),
     }
+
+
+def _second(now: float) -> int:
+    """The Unix second ``now`` falls in: §1 counts in whole seconds, so a link is still
+    valid during its own second e (at e + 0.5 too) and dead from e + 1 on."""
+    return math.floor(now)
 
 
 def utc_iso(seconds: int) -> str:

@@ -4,10 +4,17 @@ Both authenticate with the account's access key and secret, then check each
 requested link as the serving side will: the provider is bound to the account
 (401), the filename follows the link rules (400) and lies inside the account's
 prefix (403), the lifetime is positive and within the maxima (400).
+
+Whatever a client sends is refused as a 400, never a 500: header values that
+are not UTF-8 text (``proxy.headers``), bodies that are not JSON or hold a
+number Python will not parse, strings that are not Unicode text. The bulk body
+must arrive in full within ``server.body_timeout`` (else 408, and the
+connection is closed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -17,12 +24,21 @@ from aiohttp import web
 
 from proxy.accounts import Account
 from proxy.auth import ACCESS_KEY_HEADER, SECRET_HEADER
-from proxy.durations import parse_ttl
-from proxy.errors import BadRequest, Forbidden, PayloadTooLarge, ProxyError, Unauthorized
+from proxy.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    ProxyError,
+    RequestTimeout,
+    Unauthorized,
+)
+from proxy.headers import header_text
+from proxy.issuing import link_lifetime
 from proxy.links import build_url, check_filename
 from proxy.runtime import Runtime
 from proxy.signing import LinkClaims
 from proxy.state import AUTH, CLOCK, LIVE
+from proxy.telemetry import client_of
 
 FILENAME_HEADER = "X-Kerberos-Storage-FileName"
 PROVIDER_HEADER = "X-Kerberos-Storage-Provider"
@@ -40,13 +56,13 @@ async def issue_one(request: web.Request) -> web.Response:
     """GET /api/storage: one URL, described by headers."""
     async with request.app[LIVE].use() as rt:
         account = await _authenticate(request, rt)
-        filename = request.headers.get(FILENAME_HEADER)
+        filename = header_text(request.headers, FILENAME_HEADER)
         if not filename:
             raise BadRequest(f"missing header {FILENAME_HEADER}")
         wanted = LinkRequest(
             filename,
-            request.headers.get(PROVIDER_HEADER) or None,
-            request.headers.get(EXPIRY_HEADER),
+            header_text(request.headers, PROVIDER_HEADER) or None,
+            header_text(request.headers, EXPIRY_HEADER),
         )
         url = await make_link(rt, account, wanted, request.app[CLOCK]())
     return web.json_response({"data": url})
@@ -57,7 +73,8 @@ async def issue_bulk(request: web.Request) -> web.Response:
     async with request.app[LIVE].use() as rt:
         account = await _authenticate(request, rt)
         limits = rt.settings.issuing
-        items = _parse_items(await _read_body(request, limits.max_body_bytes), limits.max_items)
+        body = await _read_body(request, limits.max_body_bytes, rt.settings.server.body_timeout)
+        items = _parse_items(body, limits.max_items)
         now = request.app[CLOCK]()
         urls: dict[str, str] = {}
         for index, item in enumerate(items):
@@ -88,18 +105,10 @@ async def make_link(rt: Runtime, account: Account, wanted: LinkRequest, now: flo
 
 
 def _ttl(rt: Runtime, account: Account, given: object) -> int:
-    signing = rt.settings.signing
-    limit = min(signing.max_expiry, account.max_expiry or signing.max_expiry)
-    if given is None:
-        # The client asked for nothing in particular: the default, within the account's limit.
-        return min(signing.default_expiry, limit)
     try:
-        ttl = parse_ttl(given)  # type: ignore[arg-type]
+        return link_lifetime(rt.settings.signing, account, given)
     except ValueError as exc:
         raise BadRequest(f"uriExpiryTime: {exc}") from None
-    if ttl > limit:
-        raise BadRequest(f"uriExpiryTime: longer than the maximum of {limit} seconds")
-    return ttl
 
 
 async def _authenticate(request: web.Request, rt: Runtime) -> Account:
@@ -107,29 +116,36 @@ async def _authenticate(request: web.Request, rt: Runtime) -> Account:
         rt.by_access_key,
         request.headers.get(ACCESS_KEY_HEADER),
         request.headers.get(SECRET_HEADER),
-        request.remote or "unknown",
+        client_of(request),
         time.monotonic(),
     )
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int, seconds: float) -> bytes:
+    """The whole body, at most ``limit`` bytes, arrived within ``seconds`` (else 413 / 408)."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is larger than {limit} bytes")
     body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.content.iter_any():
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    except TimeoutError:
+        raise RequestTimeout(f"the request body took longer than {seconds:g}s") from None
     return bytes(body)
 
 
 def _parse_items(body: bytes, max_items: int) -> list[LinkRequest]:
     try:
         doc: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("the body is not valid JSON") from None
     except RecursionError:
         raise BadRequest("the body is nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise BadRequest("the body holds a number with too many digits") from None
     if not isinstance(doc, list):
         raise BadRequest("the body must be a JSON array of {filename, provider, uriExpiryTime}")
     if len(doc) > max_items:

@@ -152,6 +152,44 @@ def test_sign_refuses_what_the_server_would(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def config_with_account(config_file: Path, **account: object) -> Path:
+    import tomllib
+
+    doc = tomllib.loads(config_file.read_text())
+    doc["accounts"]["cam"].update(account)
+    path = config_file.with_name("account.toml")
+    path.write_text(toml.dumps(doc))
+    return path
+
+
+def test_sign_refuses_a_disabled_account(config_file: Path) -> None:
+    # Its link would be refused at once (403 revoked), so none is made.
+    path = config_with_account(config_file, enabled=False)
+    for extra in ([], ["--expires-in", "5m"]):
+        args = ["--config", str(path), "--account", "cam", "--file", "cam/x", *extra]
+        result = run("sign", *args, env=KEY_ENV)
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert "account 'cam' is disabled" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sign_shortens_the_default_lifetime_to_the_account_maximum(config_file: Path) -> None:
+    # As the issuing endpoint does: the default (24h) within the account's max_expiry (1h).
+    path = config_with_account(config_file, max_expiry="1h")
+    before = int(time.time())
+    result = run("sign", "--config", str(path), "--account", "cam", "--file", "cam/x", env=KEY_ENV)
+    after = int(time.time())
+    assert result.returncode == 0, result.stderr
+    expires = int(re.search(r"&e=([0-9]+)&", result.stdout)[1])  # type: ignore[index]
+    assert before + 3600 <= expires <= after + 3600
+    # An explicit lifetime above that maximum is still refused, as the endpoint does (400).
+    args = ["--config", str(path), "--account", "cam", "--file", "cam/x", "--expires-in", "2h"]
+    longer = run("sign", *args, env=KEY_ENV)
+    assert longer.returncode == 2
+    assert "--expires-in: longer than the maximum of 3600 seconds" in longer.stderr
+
+
 def test_keygen_prints_fresh_32_byte_keys() -> None:
     first, second = run("keygen").stdout.strip(), run("keygen").stdout.strip()
     assert first != second

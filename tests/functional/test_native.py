@@ -1,4 +1,4 @@
-"""Native mode (VAULT_SIGNING=false) for GCS and Azure: the backend's own URL, fetched directly."""
+"""Native mode (VAULT_SIGNING=false): the backend's own URL (S3, GCS, Azure), fetched directly."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from proxy import config
 from proxy.accounts import hash_secret
 from proxy.app import create_app
-from tests.conftest import AzuriteServer, GcsServer
+from tests.conftest import AzuriteServer, GcsServer, MotoServer
 from tests.support.proxyapp import KEY
 
 SECRET = secrets.token_urlsafe(24)
@@ -148,3 +148,75 @@ async def test_gcs_v4_url_has_the_v4_shape_and_downloads(
     key.public_key().verify(signature, to_sign.encode(), padding.PKCS1v15(), hashes.SHA256())
 
     assert fetch(url) == (200, BODY)
+
+
+WEEK = 7 * 86400
+
+
+def long_lived(provider: dict[str, Any]) -> config.Settings:
+    """Native mode with a server maximum above the week S3 and GCS allow their own URLs."""
+    doc = {
+        "signing": {"key": KEY, "max_expiry": "720h"},
+        "providers": {"store": provider},
+        "accounts": {"cam": {"access_key": "AK", "secret_hash": HASH, "providers": ["store"]}},
+    }
+    settings = config.parse(doc, "test", {"VAULT_SIGNING": "false"})
+    assert settings.signing.max_expiry > WEEK
+    return settings
+
+
+async def refused(aiohttp_client: Any, settings: config.Settings, ttl: object) -> list[Any]:
+    """The single and the bulk endpoint's answers for one filename at ``ttl``."""
+    client = await aiohttp_client(create_app(settings))
+    creds = {"X-Kerberos-Storage-AccessKey": "AK", "X-Kerberos-Storage-SecretAccessKey": SECRET}
+    one = await client.get(
+        "/api/storage",
+        headers={
+            **creds,
+            "X-Kerberos-Storage-FileName": "cam/clip.mp4",
+            "X-Kerberos-Storage-UriExpiryTime": str(ttl),
+        },
+    )
+    bulk = await client.post(
+        "/api/storage/bulk",
+        headers=creds,
+        json=[{"filename": "cam/ok.mp4"}, {"filename": "cam/clip.mp4", "uriExpiryTime": ttl}],
+    )
+    return [(one.status, await one.json()), (bulk.status, await bulk.json())]
+
+
+async def test_s3_native_links_live_at_most_seven_days(
+    moto: MotoServer, aiohttp_client: Any
+) -> None:
+    bucket = moto.new_bucket()
+    moto.client().put_object(Bucket=bucket, Key="cam/clip.mp4", Body=BODY)
+    settings = long_lived(moto.provider(bucket))
+    # A week exactly is what S3 allows, and the URL works.
+    url = await issue(aiohttp_client, settings, "cam/clip.mp4", str(WEEK))
+    assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == [str(WEEK)]
+    assert fetch(url) == (200, BODY)
+    # A second more is the client's mistake, said plainly: never a URL S3 would refuse.
+    (one_status, one), (bulk_status, bulk) = await refused(aiohttp_client, settings, WEEK + 1)
+    assert (one_status, one["error"]) == (400, "bad_request")
+    assert one["data"] == "S3 presigned URLs live at most 7 days (604800 seconds)"
+    assert (bulk_status, bulk["error"]) == (400, "bad_request")
+    assert bulk["data"].startswith("item 1 ('cam/clip.mp4'): S3 presigned URLs live at most 7 days")
+
+
+async def test_gcs_native_links_over_seven_days_are_a_400_too(
+    gcs: GcsServer, aiohttp_client: Any
+) -> None:
+    account, _ = service_account()
+    provider = {
+        "kind": "gcs",
+        "bucket": gcs.new_bucket(),
+        "endpoint_url": gcs.endpoint,
+        "credentials_json": json.dumps(account),
+    }
+    (one_status, one), (bulk_status, bulk) = await refused(
+        aiohttp_client, long_lived(provider), "169h"
+    )
+    assert (one_status, one["error"]) == (400, "bad_request")
+    assert one["data"] == "GCS signed URLs live at most 7 days (604800 seconds)"
+    assert (bulk_status, bulk["error"]) == (400, "bad_request")
+    assert bulk["data"].startswith("item 1 ('cam/clip.mp4'): GCS signed URLs")

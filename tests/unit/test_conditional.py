@@ -49,20 +49,30 @@ GARBAGE_DATES = [
 ]
 
 
+Field = str | list[str] | None
+
+
+def lines(field: Field) -> list[str]:
+    """A field as its lines: None is absent, a str one line, a list several lines."""
+    if field is None:
+        return []
+    return [field] if isinstance(field, str) else field
+
+
 def evaluate(
     *,
-    if_match: str | None = None,
-    if_none_match: str | None = None,
-    if_modified_since: str | None = None,
-    if_unmodified_since: str | None = None,
+    if_match: Field = None,
+    if_none_match: Field = None,
+    if_modified_since: Field = None,
+    if_unmodified_since: Field = None,
     etag: str | None = STRONG,
     last_modified: datetime | None = MODIFIED,
 ) -> Precondition:
     return evaluate_preconditions(
-        if_match=if_match,
-        if_none_match=if_none_match,
-        if_modified_since=if_modified_since,
-        if_unmodified_since=if_unmodified_since,
+        if_match=lines(if_match),
+        if_none_match=lines(if_none_match),
+        if_modified_since=lines(if_modified_since),
+        if_unmodified_since=lines(if_unmodified_since),
         etag=etag,
         last_modified=last_modified,
     )
@@ -107,8 +117,11 @@ def evaluate(
         ({"if_match": '"abc,", "x"'}, FAILED),
         ({"if_match": '"", "abc"', "etag": '""'}, PROCEED),
         ({"if_match": STRONG, "etag": "abc"}, FAILED),  # a backend tag without quotes
-        ({"if_match": ""}, PROCEED),  # an empty field is absent
-        ({"if_match": " \t"}, PROCEED),
+        # An empty field is present and lists no tag: nothing matches (RFC 9110 §13.1.1; nginx).
+        ({"if_match": ""}, FAILED),
+        ({"if_match": " \t"}, FAILED),
+        ({"if_match": "", "etag": None}, FAILED),
+        ({"if_match": "", "if_unmodified_since": FUTURE}, FAILED),
         ({"if_match": ","}, FAILED),
         ({"if_match": '"' * 10_001}, FAILED),
         ({"if_match": ", ".join(['"x"'] * 1000 + [STRONG])}, PROCEED),
@@ -162,7 +175,9 @@ def evaluate(
         ({"if_modified_since": AT, "last_modified": None}, PROCEED),
         ({"if_modified_since": AT, "if_none_match": '"other"'}, PROCEED),
         ({"if_modified_since": BEFORE, "if_none_match": STRONG}, NOT_MODIFIED),
-        ({"if_modified_since": AT, "if_none_match": ""}, NOT_MODIFIED),
+        # An empty If-None-Match is present (it matches nothing), so If-Modified-Since is not read.
+        ({"if_modified_since": AT, "if_none_match": ""}, PROCEED),
+        ({"if_none_match": ""}, PROCEED),
         # If-Match and If-Unmodified-Since come first
         ({"if_match": '"other"', "if_none_match": STRONG}, FAILED),
         ({"if_match": STRONG, "if_none_match": STRONG}, NOT_MODIFIED),
@@ -177,10 +192,45 @@ def evaluate(
             },
             NOT_MODIFIED,
         ),
+        # Repeated list fields are one comma-separated list (§5.2); every line counts.
+        ({"if_match": ['"x"', STRONG]}, PROCEED),
+        ({"if_match": [STRONG, '"x"']}, PROCEED),
+        ({"if_match": ['"x"', '"y"']}, FAILED),
+        ({"if_match": ["", STRONG]}, PROCEED),
+        ({"if_match": ["", ""]}, FAILED),
+        ({"if_match": ["*", '"x"']}, FAILED),  # as '*, "x"': a star is never a list member
+        ({"if_match": ['"a', 'b"'], "etag": '"a, b"'}, PROCEED),  # as one line '"a, b"'
+        ({"if_none_match": ['"x"', STRONG]}, NOT_MODIFIED),
+        ({"if_none_match": ['"x"', WEAK]}, NOT_MODIFIED),
+        ({"if_none_match": ['"x"', '"y"']}, PROCEED),
+        ({"if_none_match": ['"x"', '"y"'], "if_modified_since": AT}, PROCEED),
+        ({"if_none_match": ["", ""], "if_modified_since": AT}, PROCEED),
+        # Repeated dates are invalid (§13.1.3, §13.1.4), so ignored: even two equal ones.
+        ({"if_modified_since": [AT, AT]}, PROCEED),
+        ({"if_modified_since": [AT, BEFORE]}, PROCEED),
+        ({"if_modified_since": [BEFORE, FUTURE]}, PROCEED),
+        ({"if_unmodified_since": [BEFORE, BEFORE]}, PROCEED),
+        ({"if_unmodified_since": [PAST, AT]}, PROCEED),
+        ({"if_unmodified_since": [BEFORE, BEFORE], "if_modified_since": AT}, NOT_MODIFIED),
+        ({"if_modified_since": [AT, AT], "if_unmodified_since": BEFORE}, FAILED),
     ],
 )
 def test_evaluate_preconditions(headers: dict[str, object], expected: Precondition) -> None:
     assert evaluate(**headers) is expected  # type: ignore[arg-type]
+
+
+LIST_VALUES = ["", "*", STRONG, WEAK, '"x"', 'W/"x"', '"abc', 'b"', "garbage", '"x", "abc"']
+
+
+@pytest.mark.parametrize("first", LIST_VALUES)
+@pytest.mark.parametrize("second", LIST_VALUES)
+@pytest.mark.parametrize("field", ["if_match", "if_none_match"])
+def test_two_list_lines_mean_their_comma_joined_value(field: str, first: str, second: str) -> None:
+    # RFC 9110 §5.2: combining the lines with ", " must not change the outcome.
+    for etag in (STRONG, WEAK, '"x"', None):
+        as_lines = evaluate(**{field: [first, second]}, etag=etag)  # type: ignore[arg-type]
+        as_one = evaluate(**{field: f"{first}, {second}"}, etag=etag)  # type: ignore[arg-type]
+        assert as_lines is as_one
 
 
 @pytest.mark.parametrize("date", GARBAGE_DATES)
@@ -243,9 +293,15 @@ def test_rfc850_two_digit_years(date: str, year: int) -> None:
         (f'"{AT}"', STRONG, MODIFIED, False),
         # anything else: the whole body
         *((date, STRONG, MODIFIED, False) for date in GARBAGE_DATES),
+        # one value only: repeated lines are invalid, so the whole body, even if each matches
+        ([STRONG, STRONG], STRONG, MODIFIED, False),
+        ([STRONG, '"other"'], STRONG, MODIFIED, False),
+        (['"other"', STRONG], STRONG, MODIFIED, False),
+        ([AT, AT], STRONG, MODIFIED, False),
+        (["", STRONG], STRONG, MODIFIED, False),
     ],
 )
 def test_if_range_matches(
-    if_range: str | None, etag: str | None, last_modified: datetime | None, expected: bool
+    if_range: Field, etag: str | None, last_modified: datetime | None, expected: bool
 ) -> None:
-    assert if_range_matches(if_range, etag=etag, last_modified=last_modified) is expected
+    assert if_range_matches(lines(if_range), etag=etag, last_modified=last_modified) is expected
