@@ -35,6 +35,10 @@ log = logging.getLogger("proxy.streaming")
 # Bodies up to this size are read whole before the headers go (one write, and still a status
 # if the backend fails); larger ones are relayed chunk by chunk.
 SMALL_BODY = 64 * 1024
+# The last bytes of a file never go through sendfile: they are read into memory, the file's
+# identity is checked after that read, and only then are they written, so a file that changed
+# before that last check never reaches the client whole.
+CHECKED_TAIL = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +75,12 @@ class Relay:
         key: str,
         wanted: str | None,
         limits: Limits,
+        *,
+        scope: str,
     ) -> Fetched | None:
         """Metadata and body in one backend call; failing here is still a status."""
         async with backend_call(self.metrics, storage.name, "fetch", limits.backend_timeout):
-            return await stack.enter_async_context(storage.fetch(key, wanted))
+            return await stack.enter_async_context(storage.fetch(key, wanted, scope=scope))
 
     async def open(
         self,
@@ -84,10 +90,12 @@ class Relay:
         byte_range: ByteRange | None,
         meta: ObjectMeta,
         limits: Limits,
+        *,
+        scope: str,
     ) -> AsyncIterator[bytes]:
         """The body's chunks; failing here is still a status (404, 502, 504)."""
         async with backend_call(self.metrics, storage.name, "open", limits.backend_timeout):
-            return await stack.enter_async_context(storage.open(key, byte_range, meta))
+            return await stack.enter_async_context(storage.open(key, byte_range, meta, scope=scope))
 
     async def read_small(
         self, provider: str, chunks: AsyncIterator[bytes], expected: int, limits: Limits
@@ -125,7 +133,14 @@ class Relay:
     ) -> web.StreamResponse:
         """Send the headers, then relay exactly ``expected`` bytes (none for HEAD)."""
         response.content_length = expected
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionError:
+            if chunks is not None and expected > 0:
+                # A stream whose client left before its headers is counted like one cut
+                # after them; the caller's exit releases the backend, the middleware logs 499.
+                self.metrics.stream_aborts.labels("client_gone").inc()
+            raise
         if chunks is not None and expected > 0:
             await self._relay(request, response, provider, chunks, expected, limits)
         return response
@@ -145,7 +160,7 @@ class Relay:
         try:
             if (
                 isinstance(chunks, FileBody)
-                and chunks.count > len(chunks.first)
+                and chunks.count - len(chunks.first) > CHECKED_TAIL
                 and _plain_socket(request) is not None
             ):
                 first = chunks.take_first()
@@ -155,10 +170,11 @@ class Relay:
                 sent = len(first)
                 before = chunks.count
                 try:
-                    await send_file(request, chunks, limits.client_timeout)
+                    await send_file(request, chunks, limits.client_timeout, keep=CHECKED_TAIL)
                 finally:
                     sent += before - chunks.count
                     metrics.zero_copy_bytes.inc(before - chunks.count)
+            # The rest (a file's checked tail) is read and checked chunk by chunk.
             async for chunk in chunks:
                 sent += len(chunk)
                 if sent > expected:
@@ -223,8 +239,9 @@ def _plain_socket(request: web.Request) -> int | None:
     return fd if isinstance(fd, int) and fd >= 0 else None
 
 
-async def send_file(request: web.Request, body: FileBody, idle: float) -> None:
-    """The rest of ``body`` with ``sendfile``: the kernel copies page cache to socket.
+async def send_file(request: web.Request, body: FileBody, idle: float, keep: int = 0) -> None:
+    """The rest of ``body`` but its last ``keep`` bytes, with ``sendfile``: the kernel
+    copies page cache to socket.
 
     Every call goes through a duplicate of the client socket's descriptor, taken
     with no await since the transport was seen open: if the transport closes
@@ -233,6 +250,8 @@ async def send_file(request: web.Request, body: FileBody, idle: float) -> None:
     file blocks there, never the loop) and sends what fits; when nothing fits,
     the loop waits until the socket drains. The transport's own buffer is always
     empty first, so no byte overtakes the headers. ``body`` keeps the position.
+    Each call first checks that the file is still the version the body started
+    from, so a changed one stops the transfer at the next call.
     """
     loop = asyncio.get_running_loop()
     transport = request.transport
@@ -241,13 +260,11 @@ async def send_file(request: web.Request, body: FileBody, idle: float) -> None:
         raise ConnectionResetError("the client went away")
     out = os.dup(socket_fd)
     try:
-        while body.count > 0:
+        while body.count > keep:
             if transport.is_closing():
                 raise ConnectionResetError("the client went away")
             if transport.get_write_buffer_size() == 0:
-                call = loop.run_in_executor(
-                    None, _sendfile_some, out, body.fd, body.offset, body.count
-                )
+                call = loop.run_in_executor(None, _sendfile_some, out, body, body.count - keep)
                 try:
                     n = await asyncio.shield(call)
                 except asyncio.CancelledError:
@@ -278,10 +295,11 @@ _SOCKET_ERRORS = frozenset(
 _SENDFILE_MAX = 16 << 20  # per call, so a fast client still lets the executor breathe
 
 
-def _sendfile_some(socket_fd: int, file_fd: int, offset: int, count: int) -> int:
-    """Bytes sent (0: the socket is full); runs in the executor."""
+def _sendfile_some(socket_fd: int, body: FileBody, count: int) -> int:
+    """Bytes of ``body`` sent, at most ``count`` (0: the socket is full); runs in the executor."""
+    body.check()
     try:
-        n = os.sendfile(socket_fd, file_fd, offset, min(count, _SENDFILE_MAX))
+        n = os.sendfile(socket_fd, body.fd, body.offset, min(count, _SENDFILE_MAX))
     except BlockingIOError:
         return 0
     except ConnectionError:

@@ -61,12 +61,15 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
     now = app[CLOCK]()
     async with app[LIVE].use() as rt:
         claims = _checked_claims(request, rt, now)
+        # The account just authorized in this same runtime; a backend whose names can lead
+        # elsewhere (symlinks on disk) serves only what really lies inside its prefix.
+        scope = rt.accounts[claims.account].prefix
         server = rt.settings.server
         storage = rt.storages[claims.provider]
         limits = Limits(server.backend_timeout, server.client_timeout)
         if request.method == "HEAD":
-            meta = await _stat(request, storage, claims.filename, limits)
-            return await _answer(request, storage, claims, meta, None, limits, now)
+            meta = await _stat(request, storage, claims.filename, scope, limits)
+            return await _answer(request, storage, claims, scope, meta, None, limits, now)
         # A GET takes its stream slot before the backend is asked, so a full process
         # answers 503 without adding backend load.
         with app[RELAY].slot(server.max_streams):
@@ -75,18 +78,23 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
                 fetcher = rt.fetchers.get(claims.provider)
                 if fetcher is not None and not _conditional(request):
                     wanted = requested_range(request.headers.get("Range"))
-                    fetched = await app[RELAY].fetch(body, fetcher, claims.filename, wanted, limits)
+                    fetched = await app[RELAY].fetch(
+                        body, fetcher, claims.filename, wanted, limits, scope=scope
+                    )
                 if fetched is None:
-                    meta = await _stat(request, storage, claims.filename, limits)
+                    meta = await _stat(request, storage, claims.filename, scope, limits)
                 else:
                     meta = fetched.meta
-                return await _answer(request, storage, claims, meta, fetched, limits, now, body)
+                return await _answer(
+                    request, storage, claims, scope, meta, fetched, limits, now, body
+                )
 
 
 async def _answer(
     request: web.Request,
     storage: Storage,
     claims: LinkClaims,
+    scope: str,
     meta: ObjectMeta,
     fetched: Fetched | None,
     limits: Limits,
@@ -106,7 +114,9 @@ async def _answer(
             chunks = fetched.chunks
         else:
             await body.aclose()  # release a fetched body before opening the right one
-            chunks = await relay.open(body, storage, claims.filename, byte_range, meta, limits)
+            chunks = await relay.open(
+                body, storage, claims.filename, byte_range, meta, limits, scope=scope
+            )
     if chunks is not None and expected <= SMALL_BODY:
         whole = await relay.read_small(storage.name, chunks, expected, limits)
         return web.Response(status=status, headers=headers, body=whole)
@@ -137,9 +147,11 @@ def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims
     return query.claims
 
 
-async def _stat(request: web.Request, storage: Storage, key: str, limits: Limits) -> ObjectMeta:
+async def _stat(
+    request: web.Request, storage: Storage, key: str, scope: str, limits: Limits
+) -> ObjectMeta:
     async with backend_call(request.app[METRICS], storage.name, "stat", limits.backend_timeout):
-        return await storage.stat(key)
+        return await storage.stat(key, scope=scope)
 
 
 def _decide(
@@ -149,11 +161,13 @@ def _decide(
 
     412 and 416 are raised as errors."""
     headers = _validator_headers(meta, claims, now)
+    fields = request.headers
+    # Every line of each field: repeated ones mean something (see proxy.conditional).
     outcome = evaluate_preconditions(
-        if_match=request.headers.get("If-Match"),
-        if_none_match=request.headers.get("If-None-Match"),
-        if_modified_since=request.headers.get("If-Modified-Since"),
-        if_unmodified_since=request.headers.get("If-Unmodified-Since"),
+        if_match=fields.getall("If-Match", []),
+        if_none_match=fields.getall("If-None-Match", []),
+        if_modified_since=fields.getall("If-Modified-Since", []),
+        if_unmodified_since=fields.getall("If-Unmodified-Since", []),
         etag=meta.etag,
         last_modified=meta.last_modified,
     )
@@ -162,11 +176,11 @@ def _decide(
     if outcome is Precondition.NOT_MODIFIED:
         return 304, headers, None
 
-    ranges = request.headers.getall("Range", [])
+    ranges = fields.getall("Range", [])
     # Several Range fields are as malformed as several ranges: serve the whole object.
     decision = parse_range(ranges[0], meta.size) if len(ranges) == 1 else None
     if decision is not None and not if_range_matches(
-        request.headers.get("If-Range"), etag=meta.etag, last_modified=meta.last_modified
+        fields.getall("If-Range", []), etag=meta.etag, last_modified=meta.last_modified
     ):
         decision = None
     if decision is UNSATISFIABLE:

@@ -92,7 +92,7 @@ class AzureStorage:
         with _translate():
             await self.container.get_container_properties()
 
-    async def stat(self, key: str) -> ObjectMeta:
+    async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
         with _translate():
             props = await self.container.get_blob_client(key).get_blob_properties()
         modified = props.last_modified
@@ -105,7 +105,7 @@ class AzureStorage:
 
     @asynccontextmanager
     async def open(
-        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
+        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta, *, scope: str = ""
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         offset = byte_range.start if byte_range else 0
         length = byte_range.length if byte_range else meta.size

@@ -55,18 +55,49 @@ class Fetched:
     chunks: AsyncIterator[bytes]
 
 
+Identity = tuple[int, int, int, int, int, int]
+
+
+def file_identity(st: os.stat_result) -> Identity:
+    """What an open file's ``fstat`` shows of its version.
+
+    A write in place keeps the inode and maybe the size, and a writer may set the
+    mtime back, but never the ctime: the kernel stamps it on every change.
+    """
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink)
+
+
+def same_version(opened: Identity, now: Identity) -> bool:
+    """Whether the bytes can still be those of the version opened.
+
+    A ctime that moved with one link fewer and nothing else changed is the file being
+    unlinked or replaced by a rename (the usual atomic update): its bytes are intact,
+    and the streams reading it go on.
+    """
+    if now == opened:
+        return True
+    return now[:4] == opened[:4] and now[5] < opened[5]
+
+
 class FileBody:
     """``count`` bytes of an open file from ``offset``, as an async iterator of chunks.
 
     Reads run in the default executor. A relay that can may instead hand the rest
     of the file to the kernel (``sendfile``) after taking ``first``, the chunk read
     ahead when the file was opened; ``advance`` then keeps the position.
+
+    ``identity`` is the file's as it was opened. Every read compares it after the
+    bytes are in memory, so a file that changes while it is served ends the body
+    with a ``BackendError`` at the latest before its last chunk is handed over.
     """
 
-    def __init__(self, fd: int, offset: int, count: int, chunk_size: int, first: bytes) -> None:
+    def __init__(
+        self, fd: int, offset: int, count: int, chunk_size: int, first: bytes, identity: Identity
+    ) -> None:
         self.fd = fd
         self.offset = offset
         self.count = count
+        self.identity = identity
         self._chunk_size = chunk_size
         self._first = first
 
@@ -85,6 +116,17 @@ class FileBody:
         self.offset += sent
         self.count -= sent
 
+    def check(self) -> None:
+        """Raise ``BackendError`` if the file is no longer the version it was opened as.
+
+        Blocking (``fstat``): call it in the executor."""
+        try:
+            now = file_identity(os.fstat(self.fd))
+        except OSError as exc:
+            raise BackendError("reading the file failed") from exc
+        if not same_version(self.identity, now):
+            raise BackendError("the object changed while it was being served")
+
     def __aiter__(self) -> FileBody:
         return self
 
@@ -94,15 +136,20 @@ class FileBody:
         if self.count <= 0:
             raise StopAsyncIteration
         loop = asyncio.get_running_loop()
-        try:
-            chunk = await loop.run_in_executor(
-                None, os.pread, self.fd, min(self._chunk_size, self.count), self.offset
-            )
-        except OSError as exc:
-            raise BackendError("reading the file failed") from exc
+        size = min(self._chunk_size, self.count)
+        chunk = await loop.run_in_executor(None, self._read, size, self.offset)
         if not chunk:
             raise BackendError("the file ended early (truncated while being served)")
         self.advance(len(chunk))
+        return chunk
+
+    def _read(self, size: int, offset: int) -> bytes:
+        try:
+            chunk = os.pread(self.fd, size, offset)
+        except OSError as exc:
+            raise BackendError("reading the file failed") from exc
+        # After the read: a write stamps the file before it copies its bytes in.
+        self.check()
         return chunk
 
 
@@ -142,18 +189,24 @@ class Storage(Protocol):
 
     name: str
 
-    async def stat(self, key: str) -> ObjectMeta:
-        """Metadata of ``key``; raises ``NotFound`` or a ``BackendError``."""
+    async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
+        """Metadata of ``key``; raises ``NotFound`` or a ``BackendError``.
+
+        ``scope`` is the prefix of the account asking ("": the whole provider). A
+        backend whose names can lead elsewhere (symlinks on disk) answers NotFound
+        for a key whose object does not really lie inside it; object stores,
+        where a key is only itself, ignore it."""
         ...
 
     def open(
-        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
+        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta, *, scope: str = ""
     ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """Chunks of ``key`` (the whole object when ``byte_range`` is None).
 
         ``meta`` is what ``stat`` returned just before; a backend may use it to
-        make sure the bytes come from the same version. Leaving the context
-        always releases the backend's file or connection, also mid-stream.
+        make sure the bytes come from the same version. ``scope`` as for ``stat``.
+        Leaving the context always releases the backend's file or connection,
+        also mid-stream.
         """
         ...
 
@@ -176,9 +229,11 @@ class FetchesAtOnce(Protocol):
 
     name: str
 
-    def fetch(self, key: str, wanted: str | None) -> AbstractAsyncContextManager[Fetched | None]:
+    def fetch(
+        self, key: str, wanted: str | None, *, scope: str = ""
+    ) -> AbstractAsyncContextManager[Fetched | None]:
         """Metadata and the bytes of ``wanted`` (a ``Range`` value from ``requested_range``,
-        or None for the whole object) in one call.
+        or None for the whole object) in one call; ``scope`` as for ``Storage.stat``.
 
         None when the backend will not serve that range (unsatisfiable): the caller
         then asks ``stat``. The caller checks ``served`` against its own decision and

@@ -23,7 +23,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from gcloud.aio.storage import Storage as GcsClient
 
 from proxy.config import GcsProvider
-from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
+from proxy.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    BadRequest,
+    NotFound,
+    ProxyError,
+)
 from proxy.storage.base import ByteRange, ObjectMeta, read_chunks, started, stored_type
 
 _PUBLIC_HOST = "https://storage.googleapis.com"
@@ -79,7 +86,7 @@ class GcsStorage:
         except NotFound:
             raise BackendError("the bucket does not exist") from None
 
-    async def stat(self, key: str) -> ObjectMeta:
+    async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
         with _translate():
             doc = await self.client.download_metadata(
                 self._settings.bucket,
@@ -98,7 +105,7 @@ class GcsStorage:
 
     @asynccontextmanager
     async def open(
-        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
+        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta, *, scope: str = ""
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         generation = (meta.etag or "").strip('"')
         # "Accept-Encoding: gzip" keeps a gzip-stored object as stored, so its length is the
@@ -129,7 +136,8 @@ class GcsStorage:
         if self._service is None or "private_key" not in self._service:
             raise BackendError("native GCS URLs need service-account credentials with a key")
         if expires_in > _MAX_SIGNED_SECONDS:
-            raise BackendError("GCS signed URLs live at most 7 days")
+            # The client's request, not the backend, is at fault: a 400, as for S3.
+            raise BadRequest(f"GCS signed URLs live at most 7 days ({_MAX_SIGNED_SECONDS} seconds)")
         host = (self._settings.endpoint_url or _PUBLIC_HOST).rstrip("/")
         if "client_email" not in self._service:
             raise BackendError("native GCS URLs need service-account credentials with a key")

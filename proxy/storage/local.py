@@ -1,10 +1,16 @@
 """Local-disk provider: objects are regular files below one root folder.
 
-A key can never name anything outside the root: the joined path is resolved
-(following every symlink) and must still lie inside the resolved root, and it
-is then opened one component at a time without following any symlink, so one
-swapped in after the check leads nowhere. All file-system calls run in
-the default executor so the event loop never blocks on a slow disk.
+A key can never name anything outside the root, nor outside the asking
+account's prefix (``scope``): a key whose path holds a symlink is resolved
+(following every one) and the real path must still lie inside the resolved root
+and inside the scope; that path is then opened one component at a time without
+following any symlink, so one swapped in after the check leads nowhere.
+
+An open file is served only as the version it was opened as: its identity from
+``fstat`` (device, inode, size, mtime, ctime) is compared again right after the
+read-ahead and by every later read of its body (``FileBody``), so one rewritten
+in place while it is sent ends in an error, never a mixed body. All file-system
+calls run in the default executor so the event loop never blocks on a slow disk.
 """
 
 from __future__ import annotations
@@ -21,7 +27,14 @@ from typing import Any, TypeVar
 
 from proxy.errors import BackendError, NotFound
 from proxy.ranges import UNSATISFIABLE, parse_range
-from proxy.storage.base import ByteRange, Fetched, FileBody, ObjectMeta
+from proxy.storage.base import (
+    ByteRange,
+    Fetched,
+    FileBody,
+    ObjectMeta,
+    file_identity,
+    same_version,
+)
 
 # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -37,32 +50,35 @@ class LocalStorage:
     def __repr__(self) -> str:
         return f"LocalStorage({self.name!r}, root={self._root!r})"
 
-    async def stat(self, key: str) -> ObjectMeta:
+    async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._stat_key, key)
+        return await loop.run_in_executor(None, self._stat_key, key, scope)
 
     @asynccontextmanager
-    async def fetch(self, key: str, wanted: str | None) -> AsyncIterator[Fetched | None]:
+    async def fetch(
+        self, key: str, wanted: str | None, *, scope: str = ""
+    ) -> AsyncIterator[Fetched | None]:
         """Open, stat and read the first chunk in one trip to the executor."""
-        fd, st, served, first = await _owning_fd(self._fetch_first, key, wanted)
+        fd, st, served, first = await _owning_fd(self._fetch_first, key, wanted, scope)
         try:
             start = served.start if served else 0
             count = served.length if served else st.st_size
-            yield Fetched(_meta(st), served, FileBody(fd, start, count, self._chunk_size, first))
+            body = FileBody(fd, start, count, self._chunk_size, first, file_identity(st))
+            yield Fetched(_meta(st), served, body)
         finally:
             os.close(fd)
 
     @asynccontextmanager
     async def open(
-        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
+        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta, *, scope: str = ""
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        fd, st = await _owning_fd(self._open_fd, key)
+        fd, st = await _owning_fd(self._open_fd, key, scope)
         try:
             if _meta(st).etag != meta.etag:
                 raise BackendError("the object changed while it was being served")
             start = byte_range.start if byte_range else 0
             count = byte_range.length if byte_range else st.st_size
-            yield FileBody(fd, start, count, self._chunk_size, b"")
+            yield FileBody(fd, start, count, self._chunk_size, b"", file_identity(st))
         finally:
             os.close(fd)
 
@@ -83,16 +99,19 @@ class LocalStorage:
     async def close(self) -> None:
         return None
 
-    def _stat_key(self, key: str) -> ObjectMeta:
-        fd, st = self._open_fd(key)
+    def _stat_key(self, key: str, scope: str) -> ObjectMeta:
+        fd, st = self._open_fd(key, scope)
         os.close(fd)
         return _meta(st)
 
     def _fetch_first(
-        self, key: str, wanted: str | None
+        self, key: str, wanted: str | None, scope: str
     ) -> tuple[int, os.stat_result, ByteRange | None, bytes]:
-        """Open ``key``, resolve ``wanted`` against its size and read the first chunk."""
-        fd, st = self._open_fd(key)
+        """Open ``key``, resolve ``wanted`` against its size and read the first chunk.
+
+        The file is stat'ed again after the read: when the chunk is the whole body,
+        that is the check that it is all of one version."""
+        fd, st = self._open_fd(key, scope)
         try:
             decision = parse_range(wanted, st.st_size)
             # An unsatisfiable range is the caller's to answer (416) from the metadata.
@@ -102,6 +121,8 @@ class LocalStorage:
             start = served.start if served else 0
             count = served.length if served else st.st_size
             first = os.pread(fd, min(self._chunk_size, count), start) if count else b""
+            if not same_version(file_identity(st), file_identity(os.fstat(fd))):
+                raise BackendError("the object changed while it was being served")
         except OSError as exc:
             os.close(fd)
             raise BackendError("reading the file failed") from exc
@@ -110,11 +131,14 @@ class LocalStorage:
             raise
         return fd, st, served, first
 
-    def _open_fd(self, key: str) -> tuple[int, os.stat_result]:
+    def _open_fd(self, key: str, scope: str) -> tuple[int, os.stat_result]:
         """Open ``key`` for reading and stat it, or raise NotFound; runs in an executor."""
         # `key` already passed the link rules: no '..', '.' or empty segment, no leading
-        # '/', no backslash. Walking it one component at a time with O_NOFOLLOW cannot
-        # leave the root; a symlink on the way stops the walk (ELOOP, or ENOTDIR).
+        # '/', no backslash; and the account's: it starts with `scope`. Walking it one
+        # component at a time with O_NOFOLLOW cannot leave the scope; a symlink on the
+        # way, the last component included, stops the walk (ELOOP, or ENOTDIR).
+        if not key.startswith(scope):
+            raise NotFound()
         try:
             try:
                 file_fd = self._walk(key.split("/"))
@@ -122,9 +146,9 @@ class LocalStorage:
                 if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
                 # Resolving follows the symlinks, and the result must still lie inside the
-                # root; its components are walked the same way, so a symlink swapped in
-                # after the check leads nowhere.
-                file_fd = self._walk(self._resolved_parts(key))
+                # root and the scope; its components are walked the same way, so a
+                # symlink swapped in after the check leads nowhere.
+                file_fd = self._walk(self._resolved_parts(key, scope))
         except FileNotFoundError:
             raise NotFound() from None
         except OSError as exc:
@@ -140,11 +164,17 @@ class LocalStorage:
             raise
         return file_fd, st
 
-    def _resolved_parts(self, key: str) -> list[str]:
+    def _resolved_parts(self, key: str, scope: str) -> list[str]:
         path = os.path.realpath(os.path.join(self._root, key))
         if os.path.commonpath((self._root, path)) != self._root or path == self._root:
             raise NotFound()
-        return os.path.relpath(path, self._root).split(os.sep)
+        parts = os.path.relpath(path, self._root).split(os.sep)
+        # The same rule as the account's (Account.covers), on the real name: a link
+        # into another account's folder is as missing as one out of the root. A 404,
+        # not a 403, so that the answer says nothing about where a link points.
+        if not "/".join(parts).startswith(scope):
+            raise NotFound()
+        return parts
 
     def _walk(self, parts: list[str]) -> int:
         """The file at ``parts`` below the root, opened without following any symlink."""

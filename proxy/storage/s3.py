@@ -36,7 +36,14 @@ from botocore.exceptions import (
 from botocore.utils import parse_timestamp
 
 from proxy.config import S3Provider
-from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
+from proxy.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    BadRequest,
+    NotFound,
+    ProxyError,
+)
 from proxy.storage.base import (
     ByteRange,
     Fetched,
@@ -50,6 +57,8 @@ if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# S3 refuses a SigV4 presigned URL whose X-Amz-Expires is above a week.
+_MAX_PRESIGNED_SECONDS = 7 * 86400
 
 
 class S3Storage:
@@ -127,6 +136,12 @@ class S3Storage:
             await self.client.list_objects_v2(Bucket=self._settings.bucket, MaxKeys=1)
 
     async def presign(self, key: str, expires_in: int) -> str | None:
+        if expires_in > _MAX_PRESIGNED_SECONDS:
+            # The client asked for more than the backend can grant: its mistake (400), and
+            # better now than a URL that S3 refuses when it is used.
+            raise BadRequest(
+                f"S3 presigned URLs live at most 7 days ({_MAX_PRESIGNED_SECONDS} seconds)"
+            )
         with _translate():
             url: str = await self.client.generate_presigned_url(
                 "get_object",
@@ -135,7 +150,7 @@ class S3Storage:
             )
         return url
 
-    async def stat(self, key: str) -> ObjectMeta:
+    async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
         with _translate():
             head = await self.client.head_object(Bucket=self._settings.bucket, Key=key)
         return ObjectMeta(
@@ -146,7 +161,9 @@ class S3Storage:
         )
 
     @asynccontextmanager
-    async def fetch(self, key: str, wanted: str | None) -> AsyncIterator[Fetched | None]:
+    async def fetch(
+        self, key: str, wanted: str | None, *, scope: str = ""
+    ) -> AsyncIterator[Fetched | None]:
         """One GET for metadata and body: a seek costs one round trip, not two."""
         headers = {"Range": wanted} if wanted is not None else {}
         direct = started(self._direct, "S3")
@@ -166,7 +183,7 @@ class S3Storage:
 
     @asynccontextmanager
     async def open(
-        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta
+        self, key: str, byte_range: ByteRange | None, meta: ObjectMeta, *, scope: str = ""
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         headers = {}
         if byte_range is not None:

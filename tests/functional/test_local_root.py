@@ -1,4 +1,5 @@
-"""The local provider never serves anything outside its root, whatever the links or symlinks say."""
+"""The local provider never serves anything outside its root, nor outside the account's prefix,
+whatever the links or symlinks say."""
 
 from __future__ import annotations
 
@@ -39,10 +40,17 @@ async def test_outside_or_not_a_file_is_404(client: Any, key: str) -> None:
     assert b"outside the root" not in await resp.read()
 
 
-async def test_symlinks_that_stay_inside_the_root_are_followed(client: Any) -> None:
+async def test_symlinks_that_stay_inside_the_prefix_are_followed(client: Any) -> None:
     resp = await client.get(Links().path("cam", "disk", "cam/alias.mp4"))
     assert resp.status == 200
     assert await resp.read() == b"inside"
-    # The prefix is a rule about link names; a symlink inside the root is the operator's choice.
-    shared = await client.get(Links().path("cam", "disk", "cam/to-shared.mp4"))
-    assert shared.status == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_a_symlink_inside_the_root_but_outside_the_prefix_is_404(
+    client: Any, method: str
+) -> None:
+    # The prefix holds for the file a link really reaches, not only for the link's name.
+    shared = await client.request(method, Links().path("cam", "disk", "cam/to-shared.mp4"))
+    assert shared.status == 404
+    assert b"outside the prefix" not in await shared.read()

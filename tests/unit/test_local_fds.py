@@ -1,14 +1,18 @@
-"""A descriptor opened in the executor is closed even when its caller gave up waiting."""
+"""A descriptor opened in the executor is closed even when its caller gave up waiting, and
+when the open is refused after the file was opened (it changed during the read-ahead, or a
+symlink leads out of the account's prefix)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
+from pathlib import Path
 
 import pytest
 
-from proxy.storage.local import _owning_fd
+from proxy.errors import BackendError, NotFound
+from proxy.storage.local import LocalStorage, _owning_fd
 
 
 def _open_fds() -> set[str]:
@@ -41,3 +45,42 @@ async def test_an_open_that_is_awaited_hands_its_descriptor_over() -> None:
         assert os.fstat(fd)
     finally:
         os.close(fd)
+
+
+async def test_a_file_that_changes_during_the_read_ahead_leaves_no_descriptor_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "cam" / "x.bin"
+    path.parent.mkdir()
+    path.write_bytes(b"a" * 5000)
+    time.sleep(0.05)  # past the timestamps' granularity, so the rewrite shows
+    real = os.pread
+
+    def racing(fd: int, size: int, offset: int) -> bytes:
+        with open(path, "r+b") as fh:
+            fh.write(b"b" * 5000)
+        return real(fd, size, offset)
+
+    monkeypatch.setattr(os, "pread", racing)
+    storage = LocalStorage("disk", tmp_path)
+    before = _open_fds()
+    with pytest.raises(BackendError):
+        async with storage.fetch("cam/x.bin", None, scope="cam/"):
+            pass
+    assert _open_fds() <= before
+
+
+async def test_a_symlink_out_of_the_prefix_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    (tmp_path / "cam").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "secret.mp4").write_bytes(b"secret")
+    os.symlink("../other", tmp_path / "cam" / "sub")
+    storage = LocalStorage("disk", tmp_path)
+    before = _open_fds()
+    for call in (
+        lambda: storage.stat("cam/sub/secret.mp4", scope="cam/"),
+        lambda: storage.fetch("cam/sub/secret.mp4", None, scope="cam/").__aenter__(),
+    ):
+        with pytest.raises(NotFound):
+            await call()
+    assert _open_fds() <= before
