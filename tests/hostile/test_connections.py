@@ -250,7 +250,7 @@ async def _hold_head(port: int, size: int, release: asyncio.Event) -> None:
 
 @pytest.mark.slow
 async def test_memory_held_by_unfinished_heads_returns_when_they_close(tmp_path: Path) -> None:
-    doc = media_doc(_media(tmp_path), access_log=False, header_timeout="60s")
+    doc = media_doc(_media(tmp_path), access_log=False)  # heads are held 3 s: within the deadline
     with proxy_process(tmp_path, doc) as p:
         await _normal_get(p)
         idle = _status_kib(p.pid, "VmRSS")
