@@ -23,7 +23,7 @@ ensure_azurite() {
     want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
     [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
     ensure_debian_packages node:nodejs npm
-    echo "installing Azurite into $dir/node_modules ..." >&2
+    echo "installing Azurite, hls.js and dash.js into $dir/node_modules ..." >&2
     (cd "$dir" && npm ci --no-audit --no-fund --silent) >&2
     echo "$want" > "$stamp"
 }
