@@ -85,10 +85,12 @@ async def test_200_endless_heads_cost_little_memory_and_others_are_served(tmp_pa
         took = [await _normal_get(p) for _ in range(5)]
         answers = await attack
         peak = _status_kib(p.pid, "VmHWM")
+        # A client that stops sending soon after the bound reads its answer. (One that goes
+        # on for 2 MiB may see the reset that ends the lingering close first.)
+        oversized = await _endless_head(p.port, 64 * 1024)
     assert max(took) < 1.0, took
     assert (peak - idle) / 1024 < 64, f"RSS rose {(peak - idle) / 1024:.1f} MiB"
-    refused = [a for a in answers if a]
-    assert refused, "no attacker got an answer"
+    refused = [oversized, *(a for a in answers if a)]
     for answer in refused:
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 431 ")
