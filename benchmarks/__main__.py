@@ -196,8 +196,8 @@ providers = ["disk", "s3"]
             stop(proc)
 
     def link(self, provider: str, name: str, *, port: int | None = None, bad: bool = False) -> str:
-        from proxy.links import build_url
-        from proxy.signing import LinkClaims, Signer
+        from proxy.links.query import build_url
+        from proxy.links.signing import LinkClaims, Signer
 
         claims = LinkClaims("cam", provider, f"cam/{name}", int(time.time()) + 86400)
         signature = Signer(KEY.encode()).sign(claims)

@@ -27,8 +27,8 @@ from pathlib import Path
 import aiohttp
 
 from proxy.accounts import hash_secret
-from proxy.links import build_url
-from proxy.signing import LinkClaims, Signer
+from proxy.links.query import build_url
+from proxy.links.signing import LinkClaims, Signer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -18,18 +18,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from proxy.errors import Revoked
-from proxy.signing import LinkClaims
+from proxy.fields import boolean, string, strings, ttl
+from proxy.links.signing import LinkClaims
 
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    name: str
-    providers: tuple[str, ...]  # the first is the default
-    prefix: str
-    enabled: bool = True
-    max_expiry: int | None = None  # seconds; None: the server's maximum
-    access_key: str | None = None
-    secret_hash: str | None = field(default=None, repr=False)
+    """One ``[accounts.NAME]``: its fields are the keys (``proxy.fields``); config checks them."""
+
+    name: str  # not a key: the table's name
+    providers: tuple[str, ...] = field(metadata=strings())  # the first is the default
+    prefix: str = field(metadata=string())  # "": the whole provider; not set: "<name>/"
+    enabled: bool = field(default=True, metadata=boolean())
+    # Seconds; None: the server's maximum.
+    max_expiry: int | None = field(default=None, metadata=ttl())
+    # With secret_hash: may call the issuing endpoints.
+    access_key: str | None = field(default=None, metadata=string(optional=True))
+    secret_hash: str | None = field(default=None, repr=False, metadata=string(optional=True))
 
     @property
     def default_provider(self) -> str:

@@ -17,18 +17,28 @@ from proxy import config, parser_errors
 from proxy.auth import Authenticator
 from proxy.config import Settings
 from proxy.errors import ConfigError, ProxyError
-from proxy.handlers import health, issue, signed
-from proxy.links import SIGNED_PATH
+from proxy.handlers import issue, ops, signed
+from proxy.http import names
+from proxy.links.query import SIGNED_PATH
 from proxy.metrics import Metrics
 from proxy.readiness import Readiness
 from proxy.runtime import Live, build_runtime
 from proxy.state import AUTH, CLOCK, LIVE, METRICS, READINESS, RELAY, REQUEST_ID
 from proxy.streaming import Relay
-from proxy.telemetry import REQUEST_ID_HEADER, count_answer, logged_target, take_request_id
+from proxy.telemetry import count_answer, logged_target, take_request_id
 
 log = logging.getLogger("proxy")
 
-_EXPOSED = "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified"
+# The answer headers a page on another origin may read.
+_EXPOSED = ", ".join(
+    (
+        names.CONTENT_LENGTH,
+        names.CONTENT_RANGE,
+        names.ACCEPT_RANGES,
+        names.ETAG,
+        names.LAST_MODIFIED,
+    )
+)
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 # After an answer that ends its connection, what the client still sends is read and
 # dropped this long (nginx's lingering close: closing at once would reset the connection
@@ -65,10 +75,10 @@ def create_app(
     app.router.add_route("OPTIONS", f"{SIGNED_PATH}/validate", signed.preflight)
     app.router.add_get("/api/storage", issue.issue_one)
     app.router.add_post("/api/storage/bulk", issue.issue_bulk)
-    app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics)
-    app.router.add_get("/openapi.json", health.openapi)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/metrics", ops.metrics)
+    app.router.add_get("/openapi.json", ops.openapi)
     return app
 
 
@@ -144,7 +154,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             raise
         code = _ERROR_CODES.get(exc.status, "http_error")
         body = {"data": exc.reason.lower(), "error": code}
-        headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
+        headers = {k: v for k, v in exc.headers.items() if k == names.ALLOW}
         response = web.json_response(body, status=exc.status, headers=headers)
     except ConnectionError:
         if not _client_left(request):
@@ -202,17 +212,17 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
     endpoints, errors too."""
     request_id = request.get(REQUEST_ID)
     if request_id:
-        response.headers[REQUEST_ID_HEADER] = request_id
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Server"] = parser_errors.SERVER
+        response.headers[names.X_REQUEST_ID] = request_id
+    response.headers[names.X_CONTENT_TYPE_OPTIONS] = "nosniff"
+    response.headers[names.SERVER] = parser_errors.SERVER
     if not request.path.startswith(SIGNED_PATH):
         return
     allowed = request.app[LIVE].current.settings.server.cors_allow_origins
-    origin = request.headers.get("Origin")
+    origin = request.headers.get(names.ORIGIN)
     if "*" in allowed:
-        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers[names.ACCESS_CONTROL_ALLOW_ORIGIN] = "*"
     else:
-        response.headers.add("Vary", "Origin")
+        response.headers.add(names.VARY, names.ORIGIN)
         if origin in allowed:
-            response.headers["Access-Control-Allow-Origin"] = origin
-    response.headers["Access-Control-Expose-Headers"] = _EXPOSED
+            response.headers[names.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+    response.headers[names.ACCESS_CONTROL_EXPOSE_HEADERS] = _EXPOSED

@@ -38,11 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from proxy.accounts import Account, verify_secret
 from proxy.errors import BadRequest, TooManyRequests, Unauthorized
-from proxy.headers import check_text
+from proxy.http.names import ACCESS_KEY, SECRET_ACCESS_KEY
+from proxy.http.text import check_text
 from proxy.ratelimit import FailureWindow, RecentSet
 
-ACCESS_KEY_HEADER = "X-Kerberos-Storage-AccessKey"
-SECRET_HEADER = "X-Kerberos-Storage-SecretAccessKey"  # noqa: S105 - a header name
 MAX_ACCESS_KEY_CHARS = 128  # what config accepts; longer ones are refused untracked
 _REMEMBER_SECONDS = 600.0
 _REMEMBER_MAX = 10_000
@@ -82,7 +81,7 @@ class Authenticator:
         """
         now = time.monotonic() if now is None else now
         try:
-            for name, value in ((ACCESS_KEY_HEADER, access_key), (SECRET_HEADER, secret)):
+            for name, value in ((ACCESS_KEY, access_key), (SECRET_ACCESS_KEY, secret)):
                 if value is not None:
                     check_text(name, value)
         except BadRequest:
@@ -92,7 +91,7 @@ class Authenticator:
             access_key = None  # no such key can exist: treat as missing, track nothing of it
         if not access_key or not secret:
             self._refuse_client(client, now)
-            raise Unauthorized(f"missing {ACCESS_KEY_HEADER} or {SECRET_HEADER}")
+            raise Unauthorized(f"missing {ACCESS_KEY} or {SECRET_ACCESS_KEY}")
 
         account = accounts.get(access_key)
         stored = account.secret_hash if account else None

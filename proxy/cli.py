@@ -20,12 +20,12 @@ from urllib.parse import urlsplit
 from proxy import config, sealing, server, supervisor
 from proxy.accounts import hash_secret
 from proxy.errors import ConfigError, ProxyError
-from proxy.issuing import link_lifetime
-from proxy.links import SIGNED_PATH, build_url, check_filename, parse_query
-from proxy.signing import LinkClaims, Signer
-from proxy.storage import check_providers
+from proxy.links.issuing import LinkRequest, grant, signed_url
+from proxy.links.query import SIGNED_PATH, parse_query
+from proxy.links.signing import Signer
+from proxy.links.verify import validation_report
+from proxy.readiness import check_providers
 from proxy.telemetry import install_log_filters
-from proxy.verification import validation_report
 
 DEMO_SAMPLE = "demo/hello.txt"
 DEMO_TEXT = "Hello from proxy: this file was streamed through a signed, expiring link.\n"
@@ -184,22 +184,14 @@ def _signed_url(
     if not account.enabled:
         # Its link would only ever be refused (403 revoked), so make none.
         raise UsageError(f"account {account_name!r} is disabled in {settings.source}")
-    provider = provider or account.default_provider
-    if provider not in account.providers:
-        raise UsageError(f"account {account_name!r} is not bound to provider {provider!r}")
+    wanted = LinkRequest(filename, provider, expires_in)
     try:
-        check_filename(filename)
+        granted = grant(settings.signing, account, wanted, time.time(), expiry_field="--expires-in")
     except ProxyError as exc:
         raise UsageError(exc.message) from None
-    if not account.covers(filename):
-        raise UsageError(f"{filename!r} is outside the account's prefix {account.prefix!r}")
-    try:
-        ttl = link_lifetime(settings.signing, account, expires_in)
-    except ValueError as exc:
-        raise UsageError(f"--expires-in: {exc}") from None
-    claims = LinkClaims(account.name, provider, filename, int(time.time()) + ttl)
+    # No backend is started here, so never a native URL: a §1 link, as VAULT_SIGNING=true.
     signer = Signer(settings.signing.key, settings.signing.previous_keys)
-    return build_url(settings.server.public_url, claims, signer.sign(claims))
+    return signed_url(granted, signer, settings.server.public_url)
 
 
 def _verify(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

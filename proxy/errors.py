@@ -16,9 +16,17 @@
     ├── RangeNotSatisfiable         416 range_not_satisfiable
     ├── TooManyRequests             429 too_many_requests
     ├── ServiceUnavailable          503 unavailable
-    └── BackendError                502 backend_error
-        ├── BackendUnavailable      502 backend_unavailable
-        └── BackendTimeout          504 backend_timeout
+    └── BackendError                502 backend_error        the backend failed, no more said
+        ├── BackendUnavailable      502 backend_unavailable  cannot be reached (or not started)
+        ├── BackendTimeout          504 backend_timeout      did not answer in time
+        ├── BackendRefused          502 backend_error        refused the proxy's credentials
+        ├── StoreMissing            502 backend_error        no such bucket (or root folder)
+        │   └── ContainerMissing    502 backend_error        no such container (Azure)
+        ├── ObjectChanged           502 backend_error        another version than the headers'
+        │   └── ObjectTruncated     502 backend_error        a file shrank while it was sent
+        ├── BadBackendAnswer        502 backend_error        an answer the proxy cannot use
+        ├── FileUnreadable          502 backend_error        a file could not be opened or read
+        └── CannotPresign           502 backend_error        no native URL with these credentials
 
     ConfigError                     not HTTP: start-up stops with one line
 
@@ -28,6 +36,12 @@ client is still sending a body nobody will read). The message is what the
 client reads, so it never holds a key, a secret, a credential or a full
 signature; backends put vendor detail in the exception chain
 (``raise ... from exc``), which only reaches server logs.
+
+Backends tell their failures apart by class, never by message: each maps its
+vendor's errors onto this tree with one table at its boundary
+(``proxy.storage.base.translator``). Only ``BackendUnavailable`` and
+``BackendTimeout`` have codes of their own; the rest answer ``backend_error``
+with their message.
 """
 
 from __future__ import annotations
@@ -153,6 +167,46 @@ class BackendTimeout(BackendError):
     status = 504
     code = "backend_timeout"
     default_message = "the storage backend timed out"
+
+
+class BackendRefused(BackendError):
+    default_message = "the storage backend refused the proxy's credentials"
+
+
+class StoreMissing(BackendError):
+    """The bucket is not there; on disk, the root folder cannot be listed."""
+
+    default_message = "the bucket does not exist"
+
+
+class ContainerMissing(StoreMissing):
+    default_message = "the container does not exist"
+
+
+class ObjectChanged(BackendError):
+    """The object is no longer the version its headers (ETag, size) came from."""
+
+    default_message = "the object changed while it was being served"
+
+
+class ObjectTruncated(ObjectChanged):
+    default_message = "the file ended early (truncated while being served)"
+
+
+class BadBackendAnswer(BackendError):
+    """An answer that breaks what was asked (another range, no length): never relayed."""
+
+    default_message = "the storage backend answered another range"
+
+
+class FileUnreadable(BackendError):
+    default_message = "reading the file failed"
+
+
+class CannotPresign(BackendError):
+    """Native mode needs credentials that can sign (a key), and this provider has none."""
+
+    default_message = "the provider cannot make native URLs with its credentials"
 
 
 class ConfigError(Exception):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.auth import ACCESS_KEY_HEADER, SECRET_HEADER
-from proxy.handlers.issue import EXPIRY_HEADER, FILENAME_HEADER, PROVIDER_HEADER
-from proxy.links import MAX_FILENAME_BYTES, MAX_NAME_CHARS, SIGNED_PATH
+from proxy.http import names
+from proxy.links.query import SIGNED_PATH
+from proxy.links.rules import MAX_FILENAME_BYTES, MAX_NAME_CHARS
 
 _JSON = "application/json"
 
@@ -25,20 +25,20 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
     return answer
 
 
-_RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
+_RETRY_AFTER = {names.RETRY_AFTER: {"schema": {"type": "string"}, "description": "seconds"}}
 _CORS = {
-    "Access-Control-Allow-Origin": {"schema": {"type": "string"}},
-    "Access-Control-Expose-Headers": {"schema": {"type": "string"}},
+    names.ACCESS_CONTROL_ALLOW_ORIGIN: {"schema": {"type": "string"}},
+    names.ACCESS_CONTROL_EXPOSE_HEADERS: {"schema": {"type": "string"}},
 }
 _BODY_HEADERS = {
     **_CORS,
-    "Content-Length": {"schema": {"type": "string"}},
-    "Accept-Ranges": {"schema": {"type": "string", "const": "bytes"}},
-    "ETag": {"schema": {"type": "string"}},
-    "Last-Modified": {"schema": {"type": "string"}},
-    "Cache-Control": {"schema": {"type": "string", "pattern": "^private, max-age=[0-9]+$"}},
-    "Content-Disposition": {"schema": {"type": "string", "pattern": "^inline; "}},
-    "X-Content-Type-Options": {"schema": {"type": "string", "const": "nosniff"}},
+    names.CONTENT_LENGTH: {"schema": {"type": "string"}},
+    names.ACCEPT_RANGES: {"schema": {"type": "string", "const": "bytes"}},
+    names.ETAG: {"schema": {"type": "string"}},
+    names.LAST_MODIFIED: {"schema": {"type": "string"}},
+    names.CACHE_CONTROL: {"schema": {"type": "string", "pattern": "^private, max-age=[0-9]+$"}},
+    names.CONTENT_DISPOSITION: {"schema": {"type": "string", "pattern": "^inline; "}},
+    names.X_CONTENT_TYPE_OPTIONS: {"schema": {"type": "string", "const": "nosniff"}},
 }
 _LINK_PARAMS = [
     {
@@ -80,11 +80,17 @@ _LINK_PARAMS = [
 ]
 _CONDITIONAL_HEADERS = [
     {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
-    for name in ("Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match")
+    for name in (
+        names.RANGE,
+        names.IF_RANGE,
+        names.IF_NONE_MATCH,
+        names.IF_MODIFIED_SINCE,
+        names.IF_MATCH,
+    )
 ]
 _CREDENTIALS = [
-    {"name": ACCESS_KEY_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
-    {"name": SECRET_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
+    {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+    for name in (names.ACCESS_KEY, names.SECRET_ACCESS_KEY)
 ]
 _STREAM_ERRORS = {
     "400": _error("malformed, missing, repeated or unknown parameter"),
@@ -93,7 +99,7 @@ _STREAM_ERRORS = {
     "412": _error("If-Match or If-Unmodified-Since failed"),
     "416": _error(
         "range not satisfiable",
-        {"Content-Range": {"schema": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"}}},
+        {names.CONTENT_RANGE: {"schema": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"}}},
     ),
     "502": _error("the backend failed or is unreachable"),
     "503": _error("this process is at its stream limit", _RETRY_AFTER),
@@ -180,19 +186,19 @@ def document() -> dict[str, Any]:
                     "parameters": [
                         *_CREDENTIALS,
                         {
-                            "name": FILENAME_HEADER,
+                            "name": names.FILENAME,
                             "in": "header",
                             "required": True,
                             "schema": {"type": "string"},
                         },
                         {
-                            "name": PROVIDER_HEADER,
+                            "name": names.PROVIDER,
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string"},
                         },
                         {
-                            "name": EXPIRY_HEADER,
+                            "name": names.URI_EXPIRY_TIME,
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string"},

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web, web_protocol
 
+from proxy.http import names
+
 # The Server field of every answer (app.py sets it on the rest): a name, never the versions
 # aiohttp would announce ("Python/3.11 aiohttp/3.x"), which only help an attacker pick exploits.
 SERVER = "proxy"
@@ -32,7 +34,7 @@ def _handle_error(
     else:
         name = type(exc).__name__ if exc is not None else "error"
         body = {"data": f"malformed HTTP request ({name})", "error": "bad_request"}
-    response = web.json_response(body, status=status, headers={"Server": SERVER})
+    response = web.json_response(body, status=status, headers={names.SERVER: SERVER})
     response.force_close()
     return response
 

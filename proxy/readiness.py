@@ -2,7 +2,8 @@
 
 A background task runs each provider's ``check`` every ``check_interval``
 seconds (and at once after a reload); ``/readyz`` only reads the results, so a
-probe every second costs nothing.
+probe every second costs nothing. ``check_providers`` makes the same calls once,
+for ``python -m proxy check`` and ``serve --check``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from proxy.config import Settings
 from proxy.errors import ProxyError
 from proxy.runtime import Live
-from proxy.storage import Storage
+from proxy.storage import Storage, start_storage
 
 log = logging.getLogger("proxy.readiness")
 
@@ -83,3 +85,20 @@ async def _check(storage: Storage, seconds: float) -> CheckResult:
     except Exception as exc:  # a check must never kill the loop
         return CheckResult(False, type(exc).__name__)
     return CheckResult(True, None)
+
+
+async def check_providers(settings: Settings) -> dict[str, str | None]:
+    """Each provider's problem (a safe, one-line reason), or None when it works."""
+    results: dict[str, str | None] = {}
+    for name, provider in settings.providers.items():
+        try:
+            storage = await start_storage(provider, settings.server.chunk_size)
+            try:
+                await storage.check()
+            finally:
+                await storage.close()
+        except ProxyError as exc:
+            results[name] = exc.message
+        else:
+            results[name] = None
+    return results

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from proxy.accounts import Account
 from proxy.config import ProviderSettings, Settings
-from proxy.signing import Signer
+from proxy.links.signing import Signer
 from proxy.storage import Storage, start_storage
 from proxy.storage.base import FetchesAtOnce
 

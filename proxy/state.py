@@ -27,7 +27,7 @@ RELAY = web.AppKey("relay", Relay)
 
 # What a request's telemetry knows about it (see proxy.telemetry).
 REQUEST_ID = web.RequestKey("request_id", str)
-# The client's address, once per request (proxy.forwarded; see proxy.telemetry.client_of).
+# The client's address, once per request (proxy.http.forwarded; see telemetry.client_of).
 CLIENT = web.RequestKey("client", str)
 LINK_ACCOUNT = web.RequestKey("link_account", str)
 LINK_PROVIDER = web.RequestKey("link_provider", str)

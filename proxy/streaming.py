@@ -9,18 +9,23 @@ failed, instead of keeping a short file that looks complete.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from proxy.errors import BackendError, BackendTimeout, ProxyError, ServiceUnavailable
-from proxy.links import SIGNED_PATH
+from proxy.errors import (
+    BackendError,
+    BackendTimeout,
+    BadBackendAnswer,
+    ProxyError,
+    ServiceUnavailable,
+)
+from proxy.links.query import SIGNED_PATH
 from proxy.metrics import Metrics
+from proxy.sendfile import plain_socket, send_file
 from proxy.storage.base import (
     ByteRange,
     Fetched,
@@ -110,10 +115,10 @@ class Relay:
                 async for chunk in chunks:
                     got += len(chunk)
                     if got > expected:
-                        raise BackendError("the backend sent more bytes than announced")
+                        raise BadBackendAnswer("the backend sent more bytes than announced")
                     parts.append(chunk)
             if got != expected:
-                raise BackendError("the backend body ended early")
+                raise BadBackendAnswer("the backend body ended early")
         except TimeoutError:
             self.metrics.backend_errors.labels(provider, BackendTimeout.code).inc()
             raise BackendTimeout() from None
@@ -161,7 +166,7 @@ class Relay:
             if (
                 isinstance(chunks, FileBody)
                 and chunks.count - len(chunks.first) > CHECKED_TAIL
-                and _plain_socket(request) is not None
+                and plain_socket(request) is not None
             ):
                 first = chunks.take_first()
                 if first:
@@ -178,11 +183,11 @@ class Relay:
             async for chunk in chunks:
                 sent += len(chunk)
                 if sent > expected:
-                    raise BackendError("the backend sent more bytes than announced")
+                    raise BadBackendAnswer("the backend sent more bytes than announced")
                 async with asyncio.timeout(limits.client_timeout):
                     await response.write(chunk)
             if sent != expected:
-                raise BackendError("the backend body ended early")
+                raise BadBackendAnswer("the backend body ended early")
         except ConnectionError:
             # The client went away; the caller's exit releases the backend.
             metrics.stream_aborts.labels("client_gone").inc()
@@ -224,109 +229,6 @@ async def backend_call(
         except BackendError as exc:
             metrics.backend_errors.labels(provider, exc.code).inc()
             raise
-
-
-def _plain_socket(request: web.Request) -> int | None:
-    """The client socket's descriptor when bytes may go to it directly (plain TCP, open)."""
-    transport = request.transport
-    if transport is None or transport.is_closing():
-        return None
-    if transport.get_extra_info("sslcontext") is not None:
-        return None
-    sock = transport.get_extra_info("socket")
-    fileno = getattr(sock, "fileno", None)
-    fd = fileno() if fileno is not None else -1
-    return fd if isinstance(fd, int) and fd >= 0 else None
-
-
-async def send_file(request: web.Request, body: FileBody, idle: float, keep: int = 0) -> None:
-    """The rest of ``body`` but its last ``keep`` bytes, with ``sendfile``: the kernel
-    copies page cache to socket.
-
-    Every call goes through a duplicate of the client socket's descriptor, taken
-    with no await since the transport was seen open: if the transport closes
-    meanwhile, its descriptor number may be reused by another connection, and
-    this one's bytes must never go there. Each call runs in the executor (a cold
-    file blocks there, never the loop) and sends what fits; when nothing fits,
-    the loop waits until the socket drains. The transport's own buffer is always
-    empty first, so no byte overtakes the headers. ``body`` keeps the position.
-    Each call first checks that the file is still the version the body started
-    from, so a changed one stops the transfer at the next call.
-    """
-    loop = asyncio.get_running_loop()
-    transport = request.transport
-    socket_fd = _plain_socket(request)
-    if transport is None or socket_fd is None:
-        raise ConnectionResetError("the client went away")
-    out = os.dup(socket_fd)
-    try:
-        while body.count > keep:
-            if transport.is_closing():
-                raise ConnectionResetError("the client went away")
-            if transport.get_write_buffer_size() == 0:
-                call = loop.run_in_executor(None, _sendfile_some, out, body, body.count - keep)
-                try:
-                    n = await asyncio.shield(call)
-                except asyncio.CancelledError:
-                    # Both descriptors close when this unwinds: not while a worker uses them.
-                    await asyncio.wait([call])
-                    raise
-                if n > 0:
-                    body.advance(n)
-                    continue
-            await _writable(loop, out, idle)
-    finally:
-        os.close(out)
-
-
-# What the socket side of sendfile can fail with; anything else is the file's fault.
-_SOCKET_ERRORS = frozenset(
-    {
-        errno.EPIPE,
-        errno.ECONNRESET,
-        errno.ECONNABORTED,
-        errno.ENOTCONN,
-        errno.ETIMEDOUT,
-        errno.EHOSTUNREACH,
-        errno.ENETUNREACH,
-        errno.ENETDOWN,
-    }
-)
-_SENDFILE_MAX = 16 << 20  # per call, so a fast client still lets the executor breathe
-
-
-def _sendfile_some(socket_fd: int, body: FileBody, count: int) -> int:
-    """Bytes of ``body`` sent, at most ``count`` (0: the socket is full); runs in the executor."""
-    body.check()
-    try:
-        n = os.sendfile(socket_fd, body.fd, body.offset, min(count, _SENDFILE_MAX))
-    except BlockingIOError:
-        return 0
-    except ConnectionError:
-        raise
-    except OSError as exc:
-        if exc.errno in _SOCKET_ERRORS:
-            raise ConnectionResetError(exc.errno, "the client connection failed") from exc
-        raise BackendError("reading the file failed") from exc
-    if n == 0:
-        raise BackendError("the file ended early (truncated while being served)")
-    return n
-
-
-async def _writable(loop: asyncio.AbstractEventLoop, fd: int, idle: float) -> None:
-    """Wait until ``fd`` can take bytes; TimeoutError after ``idle`` seconds."""
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_writer(fd, wake)
-    try:
-        async with asyncio.timeout(idle):
-            await ready
-    finally:
-        loop.remove_writer(fd)
 
 
 def abort(request: web.Request) -> None:

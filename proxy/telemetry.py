@@ -3,7 +3,7 @@
 A request id is taken from ``X-Request-ID`` when it looks like one (else made
 here), echoed on the response and written in the access log, so one request
 can be followed from a client through the proxy's logs. The client's address
-(``proxy.forwarded``) is worked out once per request and kept on it, for the
+(``proxy.http.forwarded``) is worked out once per request and kept on it, for the
 failure limits and the log alike. What the log shows of a request target
 passes ``logged_target``, so no signature a client sends reaches it.
 """
@@ -22,11 +22,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from proxy.forwarded import client_address
-from proxy.links import redact_query, redact_signatures
+from proxy.http.forwarded import client_address
+from proxy.http.names import X_REQUEST_ID
+from proxy.links.redaction import redact_query, redact_signatures
 from proxy.state import CLIENT, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, REQUEST_ID
 
-REQUEST_ID_HEADER = "X-Request-ID"
 _GOOD_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -90,7 +90,7 @@ def install_log_filters() -> None:
 
 def take_request_id(request: web.Request) -> str:
     """The client's ``X-Request-ID`` when it looks like one, else a new one; kept on the request."""
-    given = request.headers.get(REQUEST_ID_HEADER, "")
+    given = request.headers.get(X_REQUEST_ID, "")
     request_id = given if _GOOD_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
     return request_id

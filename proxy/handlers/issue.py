@@ -1,12 +1,13 @@
 """The issuing endpoints of §3: one signed URL (GET), many in one round trip (POST bulk).
 
 Both authenticate with the account's access key and secret, then check each
-requested link as the serving side will: the provider is bound to the account
-(401), the filename follows the link rules (400) and lies inside the account's
-prefix (403), the lifetime is positive and within the maxima (400).
+requested link as the serving side will, by the rules of ``proxy.links.issuing``:
+the provider is bound to the account (401), the filename follows the link rules
+(400) and lies inside the account's prefix (403), the lifetime is positive and
+within the maxima (400).
 
 Whatever a client sends is refused as a 400, never a 500: header values that
-are not UTF-8 text (``proxy.headers``), bodies that are not JSON or hold a
+are not UTF-8 text (``proxy.http.text``), bodies that are not JSON or hold a
 number Python will not parse, strings that are not Unicode text. The bulk body
 must arrive in full within ``server.body_timeout`` (else 408, and the
 connection is closed).
@@ -17,52 +18,31 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from proxy.accounts import Account
-from proxy.auth import ACCESS_KEY_HEADER, SECRET_HEADER
-from proxy.errors import (
-    BadRequest,
-    Forbidden,
-    PayloadTooLarge,
-    ProxyError,
-    RequestTimeout,
-    Unauthorized,
-)
-from proxy.headers import header_text
-from proxy.issuing import link_lifetime
-from proxy.links import build_url, check_filename
+from proxy.errors import BadRequest, PayloadTooLarge, ProxyError, RequestTimeout
+from proxy.http import names
+from proxy.http.text import header_text
+from proxy.links.issuing import LinkRequest, grant, link_url
 from proxy.runtime import Runtime
-from proxy.signing import LinkClaims
 from proxy.state import AUTH, CLOCK, LIVE
 from proxy.telemetry import client_of
-
-FILENAME_HEADER = "X-Kerberos-Storage-FileName"
-PROVIDER_HEADER = "X-Kerberos-Storage-Provider"
-EXPIRY_HEADER = "X-Kerberos-Storage-UriExpiryTime"
-
-
-@dataclass(frozen=True, slots=True)
-class LinkRequest:
-    filename: str
-    provider: str | None
-    expiry: object  # as given: a Go duration, digit string or integer; None for the default
 
 
 async def issue_one(request: web.Request) -> web.Response:
     """GET /api/storage: one URL, described by headers."""
     async with request.app[LIVE].use() as rt:
         account = await _authenticate(request, rt)
-        filename = header_text(request.headers, FILENAME_HEADER)
+        filename = header_text(request.headers, names.FILENAME)
         if not filename:
-            raise BadRequest(f"missing header {FILENAME_HEADER}")
+            raise BadRequest(f"missing header {names.FILENAME}")
         wanted = LinkRequest(
             filename,
-            header_text(request.headers, PROVIDER_HEADER) or None,
-            header_text(request.headers, EXPIRY_HEADER),
+            header_text(request.headers, names.PROVIDER) or None,
+            header_text(request.headers, names.URI_EXPIRY_TIME),
         )
         url = await make_link(rt, account, wanted, request.app[CLOCK]())
     return web.json_response({"data": url})
@@ -88,34 +68,19 @@ async def issue_bulk(request: web.Request) -> web.Response:
 
 
 async def make_link(rt: Runtime, account: Account, wanted: LinkRequest, now: float) -> str:
-    provider = wanted.provider or account.default_provider
-    if provider not in account.providers:
-        raise Unauthorized(f"the account is not bound to provider {provider!r}")
-    check_filename(wanted.filename)
-    if not account.covers(wanted.filename):
-        raise Forbidden("the filename lies outside the account's prefix")
-    ttl = _ttl(rt, account, wanted.expiry)
-    storage = rt.storages[provider]
-    if not rt.settings.signing.vault_signing:
-        native = await storage.presign(wanted.filename, ttl)
-        if native is not None:
-            return native
-    claims = LinkClaims(account.name, provider, wanted.filename, int(now) + ttl)
-    return build_url(rt.settings.server.public_url, claims, rt.signer.sign(claims))
-
-
-def _ttl(rt: Runtime, account: Account, given: object) -> int:
-    try:
-        return link_lifetime(rt.settings.signing, account, given)
-    except ValueError as exc:
-        raise BadRequest(f"uriExpiryTime: {exc}") from None
+    """The URL for one item, by the rules of ``proxy.links.issuing``."""
+    granted = grant(rt.settings.signing, account, wanted, now)
+    storage = rt.storages[granted.claims.provider]
+    return await link_url(
+        granted, rt.settings.signing, rt.signer, rt.settings.server.public_url, storage.presign
+    )
 
 
 async def _authenticate(request: web.Request, rt: Runtime) -> Account:
     return await request.app[AUTH].authenticate(
         rt.by_access_key,
-        request.headers.get(ACCESS_KEY_HEADER),
-        request.headers.get(SECRET_HEADER),
+        request.headers.get(names.ACCESS_KEY),
+        request.headers.get(names.SECRET_ACCESS_KEY),
         client_of(request),
         time.monotonic(),
     )

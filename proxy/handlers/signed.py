@@ -16,43 +16,39 @@ asks for the metadata alone first.
 
 from __future__ import annotations
 
-import mimetypes
-import posixpath
 from contextlib import AsyncExitStack
-from datetime import UTC
-from email.utils import format_datetime
-from urllib.parse import quote
 
 from aiohttp import web
 
-from proxy.conditional import Precondition, evaluate_preconditions, if_range_matches
-from proxy.errors import (
-    PreconditionFailed,
-    ProxyError,
-    RangeNotSatisfiable,
-)
-from proxy.links import parse_query
-from proxy.ranges import UNSATISFIABLE, parse_range, requested_range
+from proxy.errors import PreconditionFailed, ProxyError, RangeNotSatisfiable
+from proxy.http import names
+from proxy.http.dates import format_http_date
+from proxy.http.decision import Decision, RequestFields, decide
+from proxy.http.ranges import requested_range
+from proxy.http.representation import content_disposition, content_type
+from proxy.links.query import parse_query
+from proxy.links.signing import LinkClaims
+from proxy.links.verify import check_link, validation_report
 from proxy.runtime import Runtime
-from proxy.signing import LinkClaims
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY
-from proxy.storage.base import ByteRange, Fetched, ObjectMeta, Storage
+from proxy.storage.base import Fetched, ObjectMeta, Storage
 from proxy.streaming import SMALL_BODY, Limits, backend_call
-from proxy.verification import check_link, validation_report
 
-_TYPES = mimetypes.MimeTypes(filenames=())
-for _ext, _type in {
-    ".mkv": "video/x-matroska",
-    ".ts": "video/mp2t",
-    ".m4s": "video/iso.segment",
-    ".mpd": "application/dash+xml",
-    ".m4a": "audio/mp4",
-    ".flac": "audio/flac",
-    ".ogg": "audio/ogg",
-    ".wav": "audio/wav",
-    ".webp": "image/webp",
-}.items():
-    _TYPES.add_type(_type, _ext)
+# The request headers a page may send cross-origin.
+_ALLOWED = (
+    names.RANGE,
+    names.IF_RANGE,
+    names.IF_NONE_MATCH,
+    names.IF_MODIFIED_SINCE,
+    names.IF_MATCH,
+    names.IF_UNMODIFIED_SINCE,
+)
+_PREFLIGHT = {
+    names.ACCESS_CONTROL_ALLOW_METHODS: "GET, HEAD, OPTIONS",
+    names.ACCESS_CONTROL_ALLOW_HEADERS: ", ".join(_ALLOWED),
+    names.ACCESS_CONTROL_MAX_AGE: "86400",
+    names.ALLOW: "GET, HEAD, OPTIONS",
+}
 
 
 async def stream_object(request: web.Request) -> web.StreamResponse:
@@ -67,17 +63,19 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
         server = rt.settings.server
         storage = rt.storages[claims.provider]
         limits = Limits(server.backend_timeout, server.client_timeout)
+        fields = RequestFields.of(request.headers)
         if request.method == "HEAD":
             meta = await _stat(request, storage, claims.filename, scope, limits)
-            return await _answer(request, storage, claims, scope, meta, None, limits, now)
+            return await _answer(request, storage, claims, scope, fields, meta, None, limits, now)
         # A GET takes its stream slot before the backend is asked, so a full process
         # answers 503 without adding backend load.
         with app[RELAY].slot(server.max_streams):
             async with AsyncExitStack() as body:
                 fetched = None
                 fetcher = rt.fetchers.get(claims.provider)
-                if fetcher is not None and not _conditional(request):
-                    wanted = requested_range(request.headers.get("Range"))
+                # A GET whose answer may be 304 or 412 asks for metadata first, never a body.
+                if fetcher is not None and not fields.conditional:
+                    wanted = requested_range(fields.first_range)
                     fetched = await app[RELAY].fetch(
                         body, fetcher, claims.filename, wanted, limits, scope=scope
                     )
@@ -86,7 +84,7 @@ async def stream_object(request: web.Request) -> web.StreamResponse:
                 else:
                     meta = fetched.meta
                 return await _answer(
-                    request, storage, claims, scope, meta, fetched, limits, now, body
+                    request, storage, claims, scope, fields, meta, fetched, limits, now, body
                 )
 
 
@@ -95,6 +93,7 @@ async def _answer(
     storage: Storage,
     claims: LinkClaims,
     scope: str,
+    fields: RequestFields,
     meta: ObjectMeta,
     fetched: Fetched | None,
     limits: Limits,
@@ -103,9 +102,15 @@ async def _answer(
 ) -> web.StreamResponse:
     """Decide the status from ``meta``, then send the body: the fetched one if it is the
     right one, else one opened now for exactly the decided bytes of that version."""
-    status, headers, byte_range = _decide(request, meta, claims, now)
-    if status == 304:
-        return web.Response(status=304, headers=headers)
+    decision = decide(fields, size=meta.size, etag=meta.etag, last_modified=meta.last_modified)
+    if decision.status == 412:
+        raise PreconditionFailed()
+    if decision.status == 416:
+        raise RangeNotSatisfiable(meta.size)
+    headers = _headers(decision, meta, claims, now)
+    if not decision.sends_body:  # 304
+        return web.Response(status=decision.status, headers=headers)
+    status, byte_range = decision.status, decision.byte_range
     relay = request.app[RELAY]
     expected = byte_range.length if byte_range else meta.size
     chunks = None
@@ -122,15 +127,6 @@ async def _answer(
         return web.Response(status=status, headers=headers, body=whole)
     response = web.StreamResponse(status=status, headers=headers)
     return await relay.send(request, response, storage.name, chunks, expected, limits)
-
-
-def _conditional(request: web.Request) -> bool:
-    """Whether the answer may be 304 or 412: then ask for metadata first, not for a body."""
-    headers = request.headers
-    return any(
-        name in headers
-        for name in ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
-    )
 
 
 def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims:
@@ -154,47 +150,28 @@ async def _stat(
         return await storage.stat(key, scope=scope)
 
 
-def _decide(
-    request: web.Request, meta: ObjectMeta, claims: LinkClaims, now: float
-) -> tuple[int, dict[str, str], ByteRange | None]:
-    """Status (200, 206 or 304), headers and byte range, from the request and metadata alone.
-
-    412 and 416 are raised as errors."""
-    headers = _validator_headers(meta, claims, now)
-    fields = request.headers
-    # Every line of each field: repeated ones mean something (see proxy.conditional).
-    outcome = evaluate_preconditions(
-        if_match=fields.getall("If-Match", []),
-        if_none_match=fields.getall("If-None-Match", []),
-        if_modified_since=fields.getall("If-Modified-Since", []),
-        if_unmodified_since=fields.getall("If-Unmodified-Since", []),
-        etag=meta.etag,
-        last_modified=meta.last_modified,
-    )
-    if outcome is Precondition.FAILED:
-        raise PreconditionFailed()
-    if outcome is Precondition.NOT_MODIFIED:
-        return 304, headers, None
-
-    ranges = fields.getall("Range", [])
-    # Several Range fields are as malformed as several ranges: serve the whole object.
-    decision = parse_range(ranges[0], meta.size) if len(ranges) == 1 else None
-    if decision is not None and not if_range_matches(
-        fields.getall("If-Range", []), etag=meta.etag, last_modified=meta.last_modified
-    ):
-        decision = None
-    if decision is UNSATISFIABLE:
-        raise RangeNotSatisfiable(meta.size)
-
-    headers["Content-Type"] = _content_type(meta, claims.filename)
-    headers["Content-Disposition"] = content_disposition(claims.filename)
-    headers["Accept-Ranges"] = "bytes"
+def _headers(
+    decision: Decision, meta: ObjectMeta, claims: LinkClaims, now: float
+) -> dict[str, str]:
+    """The answer's headers: a 304 repeats the validators (RFC 9110 §15.4.5), a 200 or
+    206 adds the representation's."""
+    # A cache may keep the body no longer than the link lives.
+    max_age = max(0, int(claims.expires - now))
+    headers = {names.CACHE_CONTROL: f"private, max-age={max_age}"}
+    if meta.etag:
+        headers[names.ETAG] = meta.etag
+    if meta.last_modified:
+        headers[names.LAST_MODIFIED] = format_http_date(meta.last_modified)
+    if not decision.sends_body:
+        return headers
+    headers[names.CONTENT_TYPE] = content_type(meta.content_type, claims.filename)
+    headers[names.CONTENT_DISPOSITION] = content_disposition(claims.filename)
+    headers[names.ACCEPT_RANGES] = "bytes"
     # Media never needs script; a stored page (or SVG, or +xml) must not run any on our origin.
-    headers["Content-Security-Policy"] = "sandbox"
-    if decision is None:
-        return 200, headers, None
-    headers["Content-Range"] = decision.content_range(meta.size)
-    return 206, headers, decision
+    headers[names.CONTENT_SECURITY_POLICY] = "sandbox"
+    if decision.byte_range is not None:
+        headers[names.CONTENT_RANGE] = decision.byte_range.content_range(meta.size)
+    return headers
 
 
 async def validate_link(request: web.Request) -> web.Response:
@@ -209,37 +186,4 @@ async def validate_link(request: web.Request) -> web.Response:
 
 async def preflight(request: web.Request) -> web.Response:
     """OPTIONS: answer CORS preflights; the link itself is checked on the real request."""
-    headers = {
-        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-        "Access-Control-Allow-Headers": "Range, If-Range, If-None-Match, If-Modified-Since, "
-        "If-Match, If-Unmodified-Since",
-        "Access-Control-Max-Age": "86400",
-        "Allow": "GET, HEAD, OPTIONS",
-    }
-    return web.Response(status=204, headers=headers)
-
-
-def _validator_headers(meta: ObjectMeta, claims: LinkClaims, now: float) -> dict[str, str]:
-    """Headers that a 304 repeats (RFC 9110 §15.4.5) and every 200/206 carries."""
-    # A cache may keep the body no longer than the link lives.
-    max_age = max(0, int(claims.expires - now))
-    headers = {"Cache-Control": f"private, max-age={max_age}"}
-    if meta.etag:
-        headers["ETag"] = meta.etag
-    if meta.last_modified:
-        headers["Last-Modified"] = format_datetime(meta.last_modified.astimezone(UTC), usegmt=True)
-    return headers
-
-
-def _content_type(meta: ObjectMeta, filename: str) -> str:
-    if meta.content_type:
-        return meta.content_type
-    guessed, _ = _TYPES.guess_type(posixpath.basename(filename), strict=False)
-    return guessed or "application/octet-stream"
-
-
-def content_disposition(filename: str) -> str:
-    """``inline`` with an ASCII fallback and the exact UTF-8 name (RFC 6266, RFC 8187)."""
-    name = posixpath.basename(filename)
-    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
-    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return web.Response(status=204, headers=_PREFLIGHT)

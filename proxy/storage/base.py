@@ -10,30 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from proxy.errors import BackendError, BackendUnavailable
+from proxy.errors import (
+    BackendUnavailable,
+    FileUnreadable,
+    ObjectChanged,
+    ObjectTruncated,
+    ProxyError,
+)
+from proxy.http.ranges import ByteRange as ByteRange  # re-exported: the range a backend serves
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class ByteRange:
-    """An inclusive byte range ``start..end`` that lies inside the object."""
-
-    start: int
-    end: int
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start + 1
-
-    def content_range(self, size: int) -> str:
-        return f"bytes {self.start}-{self.end}/{size}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +80,7 @@ class FileBody:
 
     ``identity`` is the file's as it was opened. Every read compares it after the
     bytes are in memory, so a file that changes while it is served ends the body
-    with a ``BackendError`` at the latest before its last chunk is handed over.
+    with an ``ObjectChanged`` at the latest before its last chunk is handed over.
     """
 
     def __init__(
@@ -117,15 +109,15 @@ class FileBody:
         self.count -= sent
 
     def check(self) -> None:
-        """Raise ``BackendError`` if the file is no longer the version it was opened as.
+        """Raise ``ObjectChanged`` if the file is no longer the version it was opened as.
 
         Blocking (``fstat``): call it in the executor."""
         try:
             now = file_identity(os.fstat(self.fd))
         except OSError as exc:
-            raise BackendError("reading the file failed") from exc
+            raise FileUnreadable() from exc
         if not same_version(self.identity, now):
-            raise BackendError("the object changed while it was being served")
+            raise ObjectChanged()
 
     def __aiter__(self) -> FileBody:
         return self
@@ -139,7 +131,7 @@ class FileBody:
         size = min(self._chunk_size, self.count)
         chunk = await loop.run_in_executor(None, self._read, size, self.offset)
         if not chunk:
-            raise BackendError("the file ended early (truncated while being served)")
+            raise ObjectTruncated()
         self.advance(len(chunk))
         return chunk
 
@@ -147,10 +139,47 @@ class FileBody:
         try:
             chunk = os.pread(self.fd, size, offset)
         except OSError as exc:
-            raise BackendError("reading the file failed") from exc
+            raise FileUnreadable() from exc
         # After the read: a write stamps the file before it copies its bytes in.
         self.check()
         return chunk
+
+
+def range_header(byte_range: ByteRange) -> str:
+    """The ``Range`` value that asks a backend for exactly ``byte_range``."""
+    return f"bytes={byte_range.start}-{byte_range.end}"
+
+
+# A vendor's exception classes, and the proxy error they become: its class, or a function
+# of the exception that picks one (by the status or error code it carries).
+VendorErrors = Sequence[
+    tuple[
+        type[Exception] | tuple[type[Exception], ...],
+        type[ProxyError] | Callable[[Any], type[ProxyError]],
+    ]
+]
+
+
+def translator(table: VendorErrors) -> Callable[[], AbstractContextManager[None]]:
+    """A backend's one boundary: ``with translate(): ...`` raises a vendor error from
+    ``table``'s first row that matches it (rows go most specific first), as that row's
+    proxy error, the vendor's detail kept in ``__cause__`` (for logs only). A proxy
+    error passes through; anything the table does not name propagates unchanged."""
+
+    @contextmanager
+    def translate() -> Iterator[None]:
+        try:
+            yield
+        except ProxyError:
+            raise
+        except Exception as exc:
+            for vendor, proxy_error in table:
+                if isinstance(exc, vendor):
+                    chosen = proxy_error if isinstance(proxy_error, type) else proxy_error(exc)
+                    raise chosen() from exc
+            raise
+
+    return translate
 
 
 def started(client: T | None, backend: str) -> T:

@@ -18,8 +18,8 @@ import pytest
 
 from proxy.accounts import hash_secret
 from proxy.app import create_app, reload_config
-from proxy.links import parse_query
-from proxy.signing import Signer
+from proxy.links.query import parse_query
+from proxy.links.signing import Signer
 from tests.conftest import MotoServer
 from tests.support import toml
 from tests.support.proxyapp import KEY, OLD_KEY, Clock, make_settings

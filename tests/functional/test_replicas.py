@@ -19,8 +19,8 @@ import aiohttp
 import pytest
 
 from proxy.accounts import hash_secret
-from proxy.links import parse_query
-from proxy.signing import Signer
+from proxy.links.query import parse_query
+from proxy.links.signing import Signer
 from tests.support import toml
 from tests.support.balancer import Balancer
 from tests.support.procs import ROOT, free_port, stop, wait_http

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proxy import config
-from proxy.storage.s3 import S3Storage
+from proxy.storage.s3.backend import S3Storage
 from tests.conftest import MotoServer
 
 

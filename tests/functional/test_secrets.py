@@ -19,7 +19,7 @@ import aiohttp
 
 from proxy import sealing
 from proxy.accounts import hash_secret
-from proxy.links import parse_query
+from proxy.links.query import parse_query
 from tests.conftest import MotoServer
 from tests.support import toml
 from tests.support.procs import free_port, started

@@ -22,7 +22,7 @@ import pytest
 from proxy.app import create_app
 from proxy.errors import BackendError
 from proxy.storage.base import FileBody, file_identity
-from proxy.storage.local import LocalStorage
+from proxy.storage.local.backend import LocalStorage
 from proxy.streaming import CHECKED_TAIL
 from tests.support.proxyapp import NOW, Clock, Links, make_settings, settings_doc
 from tests.support.serving import ProxyProcess, media_doc, proxy_process

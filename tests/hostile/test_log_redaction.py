@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from proxy.app import create_app
-from proxy.signing import LinkClaims, Signer
+from proxy.links.signing import LinkClaims, Signer
 from tests.support.proxyapp import KEY, make_settings, settings_doc
 from tests.support.rawhttp import http
 from tests.support.serving import media_doc, proxy_process

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy import config
-from proxy.links import build_query
-from proxy.signing import LinkClaims, Signer
+from proxy.links.query import build_query
+from proxy.links.signing import LinkClaims, Signer
 
 KEY = "test-signing-key-0123456789abcdef0123456789"
 OLD_KEY = "old-signing-key-0123456789abcdef0123456789ab"

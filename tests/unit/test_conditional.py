@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from proxy.conditional import Precondition, evaluate_preconditions, if_range_matches
+from proxy.http.conditional import Precondition, evaluate_preconditions, if_range_matches
 
 SECOND = timedelta(seconds=1)
 PROCEED = Precondition.PROCEED

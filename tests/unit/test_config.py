@@ -109,6 +109,12 @@ def test_env_values_and_vault_overrides(tmp_path: Path) -> None:
         ),
         (lambda d: d["providers"]["disk"].update(root="relative"), {}, "providers.disk.root"),
         (lambda d: d.update(server={"public_url": "media.example"}), {}, "server.public_url"),
+        (lambda d: d.update(server={"public_url": "http://[x"}), {}, "server.public_url"),
+        (
+            lambda d: d["providers"]["s3"].update(endpoint_url="http://[x"),
+            {},
+            "providers.s3.endpoint_url",
+        ),
         (lambda d: d.update(extra={}), {}, "extra"),
         (lambda d: None, {"VAULT_PUBLIC_URL": "nope"}, "VAULT_PUBLIC_URL"),
         (lambda d: None, {"VAULT_SIGNING": "maybe"}, "VAULT_SIGNING"),

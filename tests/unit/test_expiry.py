@@ -6,8 +6,8 @@ import pytest
 
 from proxy.accounts import Account
 from proxy.errors import Expired
-from proxy.links import parse_query
-from proxy.verification import check_link, validation_report
+from proxy.links.query import parse_query
+from proxy.links.verify import check_link, validation_report
 from tests.support.proxyapp import NOW, Clock, Links
 
 E = NOW + 10

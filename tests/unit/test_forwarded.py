@@ -7,7 +7,7 @@ from ipaddress import ip_network
 import pytest
 from multidict import CIMultiDict
 
-from proxy.forwarded import client_address, parse_node
+from proxy.http.forwarded import client_address, parse_node
 
 TRUSTED = (ip_network("10.0.0.0/8"), ip_network("2001:db8:ffff::/48"))
 XFF = "X-Forwarded-For"

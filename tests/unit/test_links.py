@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from proxy.errors import BadRequest
-from proxy.links import build_query, parse_query, redact_query
-from proxy.signing import LinkClaims
+from proxy.links.query import build_query, parse_query
+from proxy.links.redaction import redact_query
+from proxy.links.signing import LinkClaims
 
 SIG = "2iT5QlhsytCJ0SEbwTdhlH3E8RSqZkqp2ZYwmPyFyx0"
 GOOD = {"a": "acct", "p": "prov", "f": "acct/x.mp4", "e": "1777032108", "s": SIG}

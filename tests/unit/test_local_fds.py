@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from proxy.errors import BackendError, NotFound
-from proxy.storage.local import LocalStorage, _owning_fd
+from proxy.storage.local.backend import LocalStorage, _owning_fd
 
 
 def _open_fds() -> set[str]:

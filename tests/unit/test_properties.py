@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 from proxy.durations import parse_go_duration, parse_ttl
 from proxy.errors import BadRequest
-from proxy.links import build_query, parse_query
-from proxy.ranges import UNSATISFIABLE, parse_range, requested_range
-from proxy.signing import LinkClaims, Signer
-from proxy.storage.base import ByteRange
+from proxy.http.ranges import UNSATISFIABLE, ByteRange, parse_range, requested_range
+from proxy.links.query import build_query, parse_query
+from proxy.links.signing import LinkClaims, Signer
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "10000"))
 many = settings(

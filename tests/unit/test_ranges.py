@@ -2,8 +2,7 @@ import itertools
 
 import pytest
 
-from proxy.ranges import UNSATISFIABLE, RangeDecision, parse_range
-from proxy.storage.base import ByteRange
+from proxy.http.ranges import UNSATISFIABLE, ByteRange, RangeDecision, parse_range
 
 BIG = "9" * 5000
 

@@ -7,7 +7,8 @@ from urllib.parse import quote, unquote
 import pytest
 
 from proxy.errors import BadRequest
-from proxy.links import check_filename, redact_query, redact_signatures
+from proxy.links.redaction import redact_query, redact_signatures
+from proxy.links.rules import check_filename
 
 SIG = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCd1"
 assert len(SIG) == 43

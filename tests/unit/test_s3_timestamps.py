@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.utils import parse_timestamp
 
-from proxy.storage.s3 import _timestamp
+from proxy.storage.s3.botocore import timestamp as _timestamp
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.links import build_query, parse_query
-from proxy.signing import LinkClaims, Signer, message
+from proxy.links.query import build_query, parse_query
+from proxy.links.signing import LinkClaims, Signer, message
 
 KEY = b"test-signing-key-0123456789abcdef0123456789"
 OLD = b"an-older-signing-key-0123456789abcdef012345"
@@ -116,7 +116,7 @@ def test_repr_shows_no_key() -> None:
 def test_utc_iso_matches_datetime(seconds: int) -> None:
     from datetime import UTC, datetime
 
-    from proxy.verification import utc_iso
+    from proxy.links.verify import utc_iso
 
     assert utc_iso(seconds) == datetime.fromtimestamp(seconds, tz=UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ"
@@ -124,7 +124,7 @@ def test_utc_iso_matches_datetime(seconds: int) -> None:
 
 
 def test_utc_iso_goes_past_year_9999() -> None:
-    from proxy.verification import utc_iso
+    from proxy.links.verify import utc_iso
 
     assert utc_iso(999999999999) == "33658-09-27T01:46:39Z"
     assert utc_iso(253402300800) == "10000-01-01T00:00:00Z"

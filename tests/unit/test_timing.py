@@ -14,7 +14,7 @@ import pytest
 from proxy.accounts import Account, hash_secret
 from proxy.auth import Authenticator
 from proxy.errors import Unauthorized
-from proxy.signing import LinkClaims, Signer
+from proxy.links.signing import LinkClaims, Signer
 
 KEY = b"timing-test-key-0123456789abcdef0123456789ab"
 CLAIMS = LinkClaims("cam", "s3", "cam/clip.mp4", 1_800_000_000)

@@ -1,4 +1,5 @@
-"""Conditional requests (RFC 9110 §13) for GET and HEAD. Pure but for the clock, below.
+"""Conditional requests (RFC 9110 §13) for GET and HEAD. Pure but for the clock of
+``proxy.http.dates`` (an rfc850-date's two-digit year).
 
 ``evaluate_preconditions`` runs If-Match, If-Unmodified-Since, If-None-Match and
 If-Modified-Since in the order of §13.2.2 and says whether to answer 412, 304
@@ -12,17 +13,16 @@ Repeated lines: the list fields (If-Match, If-None-Match) are combined into one
 comma-separated value (§5.2); the single-value fields (the dates, If-Range)
 are then invalid, so a repeated date is ignored (§13.1.3, §13.1.4) and a
 repeated If-Range never matches (the whole body is always a correct answer).
-
-The one impurity: an rfc850-date has a two-digit year, which §5.6.7 resolves
-against the current year.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
+
+from proxy.http.dates import parse_http_date
 
 # A field's lines in the order received; a list or tuple, never a bare str (which would
 # read as one line per character).
@@ -47,23 +47,6 @@ _ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
 # One element of a list: a comma inside quotes does not end it, and an
 # unterminated quote runs to the end of the field.
 _LIST_ELEMENT = re.compile(r'(?:"[^"]*"?|[^,"])+')
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTH = f"(?P<month>{'|'.join(_MONTHS)})"
-_DAY_NAME = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
-_TIME = "(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
-# The three forms of §5.6.7, case-sensitive as the grammar is.
-_HTTP_DATES = (
-    # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-    re.compile(rf"{_DAY_NAME}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_TIME} GMT"),
-    # rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT
-    re.compile(
-        r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
-        rf"(?P<day>[0-9]{{2}})-{_MONTH}-(?P<year>[0-9]{{2}}) {_TIME} GMT"
-    ),
-    # asctime-date: Sun Nov  6 08:49:37 1994
-    re.compile(rf"{_DAY_NAME} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME} (?P<year>[0-9]{{4}})"),
-)
 
 
 def evaluate_preconditions(
@@ -133,7 +116,7 @@ def if_range_matches(
         return tag is not None and _strong_match(tag, _parse_entity_tag(etag))
     # §13.1.5: a date must equal Last-Modified exactly; anything unparsable
     # falls back to the whole body, which is always a correct answer.
-    date = _parse_http_date(value)
+    date = parse_http_date(value)
     modified = _whole_seconds(last_modified)
     return date is not None and modified is not None and modified == date
 
@@ -145,7 +128,7 @@ def _combined(lines: FieldLines) -> str:
 
 def _single_date(lines: FieldLines) -> datetime | None:
     # §13.1.3, §13.1.4: a date field with more than one member is ignored, like an invalid one.
-    return _parse_http_date(lines[0]) if len(lines) == 1 else None
+    return parse_http_date(lines[0]) if len(lines) == 1 else None
 
 
 def _is_star(field: str) -> bool:
@@ -178,34 +161,3 @@ def _weak_match(a: _EntityTag, b: _EntityTag | None) -> bool:
 def _whole_seconds(moment: datetime | None) -> datetime | None:
     # An HTTP-date cannot say anything finer than a second (§5.6.7).
     return moment.replace(microsecond=0) if moment is not None else None
-
-
-def _parse_http_date(text: str) -> datetime | None:
-    """An HTTP-date in any of the three forms of §5.6.7, else None."""
-    value = text.strip(" \t")
-    for pattern in _HTTP_DATES:
-        match = pattern.fullmatch(value)
-        if match is not None:
-            break
-    else:
-        return None
-    year = int(match["year"])
-    if len(match["year"]) == 2:
-        # §5.6.7: a two-digit year more than 50 years ahead is the latest past one.
-        this_year = datetime.now(UTC).year
-        year += this_year - this_year % 100
-        if year > this_year + 50:
-            year -= 100
-    try:
-        return datetime(
-            year,
-            _MONTHS.index(match["month"]) + 1,
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            # A leap second (":60") is allowed on the wire but not by datetime.
-            min(int(match["second"]), 59),
-            tzinfo=UTC,
-        )
-    except ValueError:  # 31 Feb, hour 25 and the like
-        return None

@@ -4,13 +4,14 @@ Ranges go down as explicit offset and length (never a suffix form, which
 Azurite mishandles). The downloader reads each request into memory whole, so
 its first and later requests are sized to the proxy's chunk size: a range read
 never fetches more than it must, and a stream holds one chunk at a time. The
-GET carries ``If-Match`` with the ETag that ``stat`` saw.
+GET carries ``If-Match`` with the ETag that ``stat`` saw. What the SDK raises
+becomes the proxy's errors by one table, ``VENDOR_ERRORS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,9 +32,40 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
-from proxy.config import AzureProvider
-from proxy.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, ProxyError
-from proxy.storage.base import ByteRange, ObjectMeta, started, stored_type
+from proxy.errors import (
+    BackendError,
+    BackendRefused,
+    BackendTimeout,
+    BackendUnavailable,
+    CannotPresign,
+    ContainerMissing,
+    NotFound,
+    ObjectChanged,
+    ProxyError,
+)
+from proxy.storage.azure.settings import AzureProvider
+from proxy.storage.base import ByteRange, ObjectMeta, VendorErrors, started, stored_type, translator
+
+
+def _missing(exc: ResourceNotFoundError) -> type[ProxyError]:
+    return ContainerMissing if getattr(exc, "error_code", None) == "ContainerNotFound" else NotFound
+
+
+def _answered(exc: HttpResponseError) -> type[ProxyError]:
+    return BackendRefused if exc.status_code in (401, 403) else BackendError
+
+
+# What the Azure SDK and aiohttp raise -> the proxy's errors, most specific first.
+VENDOR_ERRORS: VendorErrors = (
+    (ResourceNotFoundError, _missing),
+    (ResourceModifiedError, ObjectChanged),
+    (ClientAuthenticationError, BackendRefused),
+    (HttpResponseError, _answered),
+    ((ServiceRequestTimeoutError, ServiceResponseTimeoutError, TimeoutError), BackendTimeout),
+    (ServiceRequestError, BackendUnavailable),
+    ((AzureError, aiohttp.ClientError, OSError), BackendError),
+)
+translate = translator(VENDOR_ERRORS)
 
 
 class AzureStorage:
@@ -89,11 +121,11 @@ class AzureStorage:
         return started(self._container, "Azure")
 
     async def check(self) -> None:
-        with _translate():
+        with translate():
             await self.container.get_container_properties()
 
     async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
-        with _translate():
+        with translate():
             props = await self.container.get_blob_client(key).get_blob_properties()
         modified = props.last_modified
         return ObjectMeta(
@@ -109,7 +141,7 @@ class AzureStorage:
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         offset = byte_range.start if byte_range else 0
         length = byte_range.length if byte_range else meta.size
-        with _translate():
+        with translate():
             downloader = await self.container.get_blob_client(key).download_blob(
                 offset=offset,
                 length=length,
@@ -122,7 +154,7 @@ class AzureStorage:
     async def _chunks(self, downloader: Any) -> AsyncIterator[bytes]:
         chunks = downloader.chunks()
         while True:
-            with _translate():
+            with translate():
                 try:
                     chunk: bytes = await chunks.__anext__()
                 except StopAsyncIteration:
@@ -136,7 +168,7 @@ class AzureStorage:
         credential = service.credential
         account_key = getattr(credential, "account_key", None) or s.account_key
         if not account_key:
-            raise BackendError("native Azure URLs need the account key")
+            raise CannotPresign("native Azure URLs need the account key")
         sas = generate_blob_sas(
             account_name=service.account_name or s.account_name or "",
             container_name=s.container,
@@ -146,31 +178,3 @@ class AzureStorage:
             expiry=datetime.now(UTC) + timedelta(seconds=expires_in),
         )
         return f"{self.container.get_blob_client(key).url}?{sas}"
-
-
-@contextmanager
-def _translate() -> Iterator[None]:
-    """Map Azure SDK errors onto the proxy's tree; vendor detail stays in ``__cause__``."""
-    try:
-        yield
-    except ProxyError:
-        raise
-    except ResourceNotFoundError as exc:
-        code = getattr(exc, "error_code", None)
-        if code == "ContainerNotFound":
-            raise BackendError("the container does not exist") from exc
-        raise NotFound() from exc
-    except ResourceModifiedError as exc:
-        raise BackendError("the object changed while it was being served") from exc
-    except ClientAuthenticationError as exc:
-        raise BackendError("the storage backend refused the proxy's credentials") from exc
-    except HttpResponseError as exc:
-        if exc.status_code in (401, 403):
-            raise BackendError("the storage backend refused the proxy's credentials") from exc
-        raise BackendError() from exc
-    except (ServiceRequestTimeoutError, ServiceResponseTimeoutError, TimeoutError) as exc:
-        raise BackendTimeout() from exc
-    except ServiceRequestError as exc:
-        raise BackendUnavailable() from exc
-    except (AzureError, aiohttp.ClientError, OSError) as exc:
-        raise BackendError() from exc

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from proxy.errors import BackendError, NotFound
-from proxy.ranges import UNSATISFIABLE, parse_range
+from proxy.errors import FileUnreadable, NotFound, ObjectChanged, StoreMissing
+from proxy.http.ranges import UNSATISFIABLE, parse_range
 from proxy.storage.base import (
     ByteRange,
     Fetched,
@@ -75,7 +75,7 @@ class LocalStorage:
         fd, st = await _owning_fd(self._open_fd, key, scope)
         try:
             if _meta(st).etag != meta.etag:
-                raise BackendError("the object changed while it was being served")
+                raise ObjectChanged()
             start = byte_range.start if byte_range else 0
             count = byte_range.length if byte_range else st.st_size
             yield FileBody(fd, start, count, self._chunk_size, b"", file_identity(st))
@@ -91,7 +91,7 @@ class LocalStorage:
             with os.scandir(self._root) as entries:
                 next(entries, None)
         except OSError as exc:
-            raise BackendError(f"the root folder cannot be listed ({exc.strerror})") from exc
+            raise StoreMissing(f"the root folder cannot be listed ({exc.strerror})") from exc
 
     async def presign(self, key: str, expires_in: int) -> str | None:
         return None  # a disk has no URLs of its own: links are always the proxy's
@@ -122,10 +122,10 @@ class LocalStorage:
             count = served.length if served else st.st_size
             first = os.pread(fd, min(self._chunk_size, count), start) if count else b""
             if not same_version(file_identity(st), file_identity(os.fstat(fd))):
-                raise BackendError("the object changed while it was being served")
+                raise ObjectChanged()
         except OSError as exc:
             os.close(fd)
-            raise BackendError("reading the file failed") from exc
+            raise FileUnreadable() from exc
         except BaseException:
             os.close(fd)
             raise
@@ -154,7 +154,7 @@ class LocalStorage:
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG):
                 raise NotFound() from None
-            raise BackendError("the file could not be opened") from exc
+            raise FileUnreadable("the file could not be opened") from exc
         try:
             st = os.fstat(file_fd)
             if not stat_mod.S_ISREG(st.st_mode):

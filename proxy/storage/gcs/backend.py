@@ -5,6 +5,8 @@ timeout is a *total* one, which would cut any stream longer than it; every
 call here passes an ``aiohttp.ClientTimeout`` with a connect and a per-read
 timeout instead, so a long stream is fine and a stall is not. The object's
 generation is its ETag, and the body must come from that same generation.
+What aiohttp and gcloud-aio raise becomes the proxy's errors by one table,
+``VENDOR_ERRORS``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -22,19 +24,54 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from gcloud.aio.storage import Storage as GcsClient
 
-from proxy.config import GcsProvider
 from proxy.errors import (
     BackendError,
+    BackendRefused,
     BackendTimeout,
     BackendUnavailable,
     BadRequest,
+    CannotPresign,
     NotFound,
+    ObjectChanged,
     ProxyError,
+    StoreMissing,
 )
-from proxy.storage.base import ByteRange, ObjectMeta, read_chunks, started, stored_type
+from proxy.storage.base import (
+    ByteRange,
+    ObjectMeta,
+    VendorErrors,
+    range_header,
+    read_chunks,
+    started,
+    stored_type,
+    translator,
+)
+from proxy.storage.gcs.settings import GcsProvider
 
 _PUBLIC_HOST = "https://storage.googleapis.com"
 _MAX_SIGNED_SECONDS = 7 * 86400  # the V4 limit
+_NO_KEY = "native GCS URLs need service-account credentials with a key"
+
+_BY_STATUS: dict[int, type[ProxyError]] = {
+    404: NotFound,
+    412: ObjectChanged,
+    401: BackendRefused,
+    403: BackendRefused,
+}
+
+
+def _answered(exc: aiohttp.ClientResponseError) -> type[ProxyError]:
+    return _BY_STATUS.get(exc.status, BackendError)
+
+
+# What aiohttp and gcloud-aio raise -> the proxy's errors, most specific first.
+VENDOR_ERRORS: VendorErrors = (
+    (aiohttp.ClientResponseError, _answered),
+    ((TimeoutError, aiohttp.ServerTimeoutError), BackendTimeout),
+    (aiohttp.ClientConnectorError, BackendUnavailable),
+    ((aiohttp.ClientError, OSError, ValueError, KeyError), BackendError),
+)
+translate = translator(VENDOR_ERRORS)
 
 
 class GcsStorage:
@@ -77,17 +114,17 @@ class GcsStorage:
 
     async def check(self) -> None:
         try:
-            with _translate():
+            with translate():
                 await self.client.list_objects(
                     self._settings.bucket,
                     params={"maxResults": "1"},
                     timeout=self._timeout,  # type: ignore[arg-type]
                 )
         except NotFound:
-            raise BackendError("the bucket does not exist") from None
+            raise StoreMissing() from None
 
     async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
-        with _translate():
+        with translate():
             doc = await self.client.download_metadata(
                 self._settings.bucket,
                 key,
@@ -112,8 +149,8 @@ class GcsStorage:
         # metadata's and Range applies (decompressive transcoding would ignore both).
         headers = {"Accept-Encoding": "gzip"}
         if byte_range is not None:
-            headers["Range"] = f"bytes={byte_range.start}-{byte_range.end}"
-        with _translate():
+            headers["Range"] = range_header(byte_range)
+        with translate():
             stream = await self.client._download_stream(
                 self._settings.bucket,
                 key,
@@ -126,21 +163,21 @@ class GcsStorage:
             # Emulators ignore ifGenerationMatch; the generation header is checked everywhere.
             served = response.headers.get("x-goog-generation")
             if served is not None and served != generation:
-                raise BackendError("the object changed while it was being served")
-            yield read_chunks(response.content.read, self._chunk_size, _translate)
+                raise ObjectChanged()
+            yield read_chunks(response.content.read, self._chunk_size, translate)
         finally:
             response.close()
 
     async def presign(self, key: str, expires_in: int) -> str | None:
         """A V4 signed URL, signed with the service account's key (RSA-SHA256)."""
         if self._service is None or "private_key" not in self._service:
-            raise BackendError("native GCS URLs need service-account credentials with a key")
+            raise CannotPresign(_NO_KEY)
         if expires_in > _MAX_SIGNED_SECONDS:
             # The client's request, not the backend, is at fault: a 400, as for S3.
             raise BadRequest(f"GCS signed URLs live at most 7 days ({_MAX_SIGNED_SECONDS} seconds)")
         host = (self._settings.endpoint_url or _PUBLIC_HOST).rstrip("/")
         if "client_email" not in self._service:
-            raise BackendError("native GCS URLs need service-account credentials with a key")
+            raise CannotPresign(_NO_KEY)
         return v4_signed_url(
             host,
             self._settings.bucket,
@@ -184,29 +221,6 @@ def v4_signed_url(
     )
     key_obj = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
     if not isinstance(key_obj, rsa.RSAPrivateKey):
-        raise BackendError("the service account's key is not an RSA key")
+        raise CannotPresign("the service account's key is not an RSA key")
     signature = key_obj.sign(to_sign.encode(), padding.PKCS1v15(), hashes.SHA256()).hex()
     return f"{host}{path}?{canonical_query}&X-Goog-Signature={signature}"
-
-
-@contextmanager
-def _translate() -> Iterator[None]:
-    """Map aiohttp / gcloud-aio errors onto the proxy's tree; detail stays in ``__cause__``."""
-    try:
-        yield
-    except ProxyError:
-        raise
-    except aiohttp.ClientResponseError as exc:
-        if exc.status == 404:
-            raise NotFound() from exc
-        if exc.status == 412:
-            raise BackendError("the object changed while it was being served") from exc
-        if exc.status in (401, 403):
-            raise BackendError("the storage backend refused the proxy's credentials") from exc
-        raise BackendError() from exc
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise BackendTimeout() from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise BackendUnavailable() from exc
-    except (aiohttp.ClientError, OSError, ValueError, KeyError) as exc:
-        raise BackendError() from exc

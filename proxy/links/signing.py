@@ -67,11 +67,17 @@ class Signer:
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
     def sign(self, claims: LinkClaims) -> str:
-        return self._digest(self._current, message(claims))
+        return self.sign_message(message(claims))
 
     def verify(self, claims: LinkClaims, signature: str) -> bool:
+        return self.verify_message(message(claims), signature)
+
+    def sign_message(self, msg: bytes) -> str:
+        """The signature of ``msg`` (already domain-separated) under the current key."""
+        return self._digest(self._current, msg)
+
+    def verify_message(self, msg: bytes, signature: str) -> bool:
         """True if any configured key made ``signature``; constant time per key."""
-        msg = message(claims)
         given = signature.encode("ascii", "replace")
         ok = False
         # Every key is tried, also after a match, so timing says nothing about which one.

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 from proxy.accounts import Account, authorize_link
 from proxy.errors import Expired, InvalidSignature, ProxyError
-from proxy.links import SignedQuery
-from proxy.signing import LinkClaims, Signer
+from proxy.links.query import SignedQuery
+from proxy.links.signing import LinkClaims, Signer
 
 
 def check_link(

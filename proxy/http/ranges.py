@@ -1,19 +1,44 @@
-"""The ``Range`` header (RFC 9110 §14), parsed for an object of known size. Pure.
+"""Byte ranges (RFC 9110 §14): ``Range`` parsed for an object of known size, ``Content-Range``
+written and read. Pure.
 
 ``parse_range(header, size)`` decides one of three answers before any byte is
 read: a ``ByteRange`` (206), ``None`` (ignore the header and send the whole
 body, 200) or ``UNSATISFIABLE`` (416 with ``Content-Range: bytes */size``).
 Only a single range is served; a multi-range request is answered in full, which
 RFC 9110 §14.2 allows and which spares us ``multipart/byteranges``.
+
+``ByteRange`` is also the value that travels down to a backend (``proxy.storage``
+imports it from here), so the backends' ``Content-Range`` answers are read here
+too (``parse_content_range``).
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
-from proxy.storage.base import ByteRange
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """An inclusive byte range ``start..end`` that lies inside the object."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+    def content_range(self, size: int) -> str:
+        """The ``Content-Range`` of a 206 that sends these bytes of ``size``."""
+        return f"bytes {self.start}-{self.end}/{size}"
+
+
+def unsatisfied_range(size: int) -> str:
+    """The ``Content-Range`` of a 416 (§14.4): no range, only the current length."""
+    return f"bytes */{size}"
 
 
 class Unsatisfiable(enum.Enum):
@@ -30,6 +55,10 @@ _SPEC = re.compile(r"([0-9]*)-([0-9]*)")
 # past the end of any object, so longer numbers are clamped to it.
 _MAX_DIGITS = 18
 _HUGE = 10**_MAX_DIGITS
+_CONTENT_RANGE = re.compile(
+    rf"bytes ([0-9]{{1,{_MAX_DIGITS}}})-([0-9]{{1,{_MAX_DIGITS}}})"
+    rf"/([0-9]{{1,{_MAX_DIGITS}}})"
+)
 
 
 def parse_range(header: str | None, size: int) -> RangeDecision:
@@ -70,6 +99,18 @@ def requested_range(header: str | None) -> str | None:
     if not first:
         return f"bytes=-{_number(last)}"
     return f"bytes={_number(first)}-{_number(last) if last else ''}"
+
+
+def parse_content_range(value: str) -> tuple[ByteRange, int] | None:
+    """The range and the complete length a 206's ``Content-Range`` states (§14.4), or None
+    when it is not ``bytes first-last/length`` with ``first <= last < length``."""
+    match = _CONTENT_RANGE.fullmatch(value)
+    if match is None:
+        return None
+    start, end, size = (int(group) for group in match.groups())
+    if end < start or end >= size:
+        return None
+    return ByteRange(start, end), size
 
 
 def _single_spec(header: str | None) -> tuple[str, str] | None:

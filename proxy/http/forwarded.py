@@ -32,10 +32,11 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 
 from multidict import MultiMapping
 
+from proxy.http.names import FORWARDED
+
 IPNetwork = IPv4Network | IPv6Network
 IPAddress = IPv4Address | IPv6Address
 
-FORWARDED = "forwarded"
 _PORT = re.compile(r"[0-9]{1,5}|_[A-Za-z0-9._-]+")  # RFC 7239 node-port, obfuscated included
 
 
@@ -56,7 +57,7 @@ def client_address(
     lines = headers.getall(header_name, [])
     if not lines:
         return str(current)
-    hops = _forwarded_for(lines) if header_name.lower() == FORWARDED else _xff(lines)
+    hops = _forwarded_for(lines) if header_name.lower() == FORWARDED.lower() else _xff(lines)
     for hop in reversed(hops):
         address = parse_node(hop)
         if address is None:

@@ -7,6 +7,7 @@ import json
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from proxy.http import names
 from proxy.openapi import document
 from proxy.state import LIVE, METRICS, READINESS
 
@@ -29,7 +30,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     body = generate_latest(request.app[METRICS].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=body, headers={names.CONTENT_TYPE: CONTENT_TYPE_LATEST})
 
 
 async def openapi(request: web.Request) -> web.Response:
