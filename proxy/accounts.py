@@ -46,14 +46,20 @@ class Account:
 
 def authorize_link(accounts: Mapping[str, Account], claims: LinkClaims) -> Account:
     """The account behind a correctly signed, unexpired link, or ``Revoked`` saying why."""
-    account = accounts.get(claims.account)
+    return authorize(accounts, claims.account, claims.provider, claims.filename)
+
+
+def authorize(accounts: Mapping[str, Account], name: str, provider: str, scope: str) -> Account:
+    """Account ``name``, if it still exists, is enabled, is bound to ``provider`` and its
+    prefix covers ``scope`` (a key, or a token's folder); else ``Revoked`` saying which."""
+    account = accounts.get(name)
     if account is None:
         raise Revoked("the link has been revoked: the account no longer exists")
     if not account.enabled:
         raise Revoked("the link has been revoked: the account is disabled")
-    if claims.provider not in account.providers:
+    if provider not in account.providers:
         raise Revoked("the link has been revoked: the account is not bound to this provider")
-    if not account.covers(claims.filename):
+    if not account.covers(scope):
         raise Revoked("the link has been revoked: the file is outside the account's prefix")
     return account
 

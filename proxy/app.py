@@ -17,9 +17,10 @@ from proxy import config, parser_errors
 from proxy.auth import Authenticator
 from proxy.config import Settings
 from proxy.errors import ConfigError, ProxyError
-from proxy.handlers import issue, ops, signed
+from proxy.handlers import issue, ops, serving, signed, tokens
 from proxy.http import names
 from proxy.links.query import SIGNED_PATH
+from proxy.links.tokens import TOKEN_PATH
 from proxy.metrics import Metrics
 from proxy.readiness import Readiness
 from proxy.runtime import Live, build_runtime
@@ -28,6 +29,8 @@ from proxy.streaming import Relay
 from proxy.telemetry import count_answer, logged_target, take_request_id
 
 log = logging.getLogger("proxy")
+# The public endpoints (the link is the capability): CORS on every answer, errors too.
+_PUBLIC = (SIGNED_PATH, TOKEN_PATH + "/")
 
 # The answer headers a page on another origin may read.
 _EXPOSED = ", ".join(
@@ -70,9 +73,12 @@ def create_app(
     app.on_response_prepare.append(_common_headers)
 
     app.router.add_get(SIGNED_PATH, signed.stream_object)  # and HEAD
-    app.router.add_route("OPTIONS", SIGNED_PATH, signed.preflight)
+    app.router.add_route("OPTIONS", SIGNED_PATH, serving.preflight)
     app.router.add_get(f"{SIGNED_PATH}/validate", signed.validate_link)
-    app.router.add_route("OPTIONS", f"{SIGNED_PATH}/validate", signed.preflight)
+    app.router.add_route("OPTIONS", f"{SIGNED_PATH}/validate", serving.preflight)
+    app.router.add_get(f"{TOKEN_PATH}/{{token}}/", tokens.validate_token)
+    app.router.add_get(f"{TOKEN_PATH}/{{token}}/{{key:.+}}", tokens.stream_token)  # and HEAD
+    app.router.add_route("OPTIONS", f"{TOKEN_PATH}/{{token}}/{{key:.*}}", serving.preflight)
     app.router.add_get("/api/storage", issue.issue_one)
     app.router.add_post("/api/storage/bulk", issue.issue_bulk)
     app.router.add_get("/healthz", ops.healthz)
@@ -215,7 +221,7 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
         response.headers[names.X_REQUEST_ID] = request_id
     response.headers[names.X_CONTENT_TYPE_OPTIONS] = "nosniff"
     response.headers[names.SERVER] = parser_errors.SERVER
-    if not request.path.startswith(SIGNED_PATH):
+    if not request.path.startswith(_PUBLIC):
         return
     allowed = request.app[LIVE].current.settings.server.cors_allow_origins
     origin = request.headers.get(names.ORIGIN)

@@ -8,7 +8,10 @@
     ├── Forbidden                   403
     │   ├── InvalidSignature        403 invalid_signature
     │   ├── Expired                 403 expired
-    │   └── Revoked                 403 revoked
+    │   ├── NotYetValid             403 not_yet_valid        a token before its ``nb``
+    │   ├── Revoked                 403 revoked
+    │   ├── AddressNotAllowed       403 address_not_allowed  a token bound to other addresses
+    │   └── OutOfScope              403 out_of_scope         a key the token does not cover
     ├── NotFound                    404 not_found
     ├── RequestTimeout              408 request_timeout  (closes the connection)
     ├── PreconditionFailed          412 precondition_failed
@@ -95,6 +98,21 @@ class Expired(Forbidden):
 class Revoked(Forbidden):
     code = "revoked"
     default_message = "the link has been revoked"
+
+
+class NotYetValid(Forbidden):
+    code = "not_yet_valid"
+    default_message = "the link is not valid yet"
+
+
+class AddressNotAllowed(Forbidden):
+    code = "address_not_allowed"
+    default_message = "the link is not valid from this address"
+
+
+class OutOfScope(Forbidden):
+    code = "out_of_scope"
+    default_message = "the link does not cover this object"
 
 
 class NotFound(ProxyError):

@@ -1,132 +1,33 @@
-"""The public endpoints of §2: stream (GET/HEAD), preflight (OPTIONS), validate.
+"""The public endpoints of §2 for §1 links: stream (GET/HEAD), validate.
 
 A request goes through the same gate every time: parse the query strictly
 (400), verify the signature (403 invalid_signature), the expiry (403 expired)
-and the account (403 revoked). Only then is the backend asked. The status
-(200 / 206 / 304 / 412 / 416) is decided from the object's metadata before a
-single body byte is sent.
-
-A plain GET to a provider that can (local disk, S3) asks for metadata and
-body in one backend call, so a seek costs one round trip; the range it asks
-for is only a guess from the header, and the body is used only if it is
-exactly what the decision says, else it is released and the right bytes of
-that same version are opened. A HEAD, or a GET whose answer may be 304 or 412,
-asks for the metadata alone first.
+and the account (403 revoked). Only then is the backend asked
+(``proxy.handlers.serving``).
 """
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
-
 from aiohttp import web
 
-from proxy.errors import PreconditionFailed, ProxyError, RangeNotSatisfiable
-from proxy.http import names
-from proxy.http.dates import format_http_date
-from proxy.http.decision import Decision, RequestFields, decide
-from proxy.http.ranges import requested_range
-from proxy.http.representation import content_disposition, content_type
+from proxy.errors import ProxyError
+from proxy.handlers.serving import Access, serve
 from proxy.links.query import parse_query
 from proxy.links.signing import LinkClaims
 from proxy.links.verify import check_link, validation_report
 from proxy.runtime import Runtime
-from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY
-from proxy.storage.base import Fetched, ObjectMeta, Storage
-from proxy.streaming import SMALL_BODY, Limits, backend_call
-
-# The request headers a page may send cross-origin.
-_ALLOWED = (
-    names.RANGE,
-    names.IF_RANGE,
-    names.IF_NONE_MATCH,
-    names.IF_MODIFIED_SINCE,
-    names.IF_MATCH,
-    names.IF_UNMODIFIED_SINCE,
-)
-_PREFLIGHT = {
-    names.ACCESS_CONTROL_ALLOW_METHODS: "GET, HEAD, OPTIONS",
-    names.ACCESS_CONTROL_ALLOW_HEADERS: ", ".join(_ALLOWED),
-    names.ACCESS_CONTROL_MAX_AGE: "86400",
-    names.ALLOW: "GET, HEAD, OPTIONS",
-}
+from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS
 
 
 async def stream_object(request: web.Request) -> web.StreamResponse:
     """GET and HEAD /api/storage/signed."""
-    app = request.app
-    now = app[CLOCK]()
-    async with app[LIVE].use() as rt:
+    now = request.app[CLOCK]()
+    async with request.app[LIVE].use() as rt:
         claims = _checked_claims(request, rt, now)
-        # The account just authorized in this same runtime; a backend whose names can lead
-        # elsewhere (symlinks on disk) serves only what really lies inside its prefix.
+        # The account just authorized in this same runtime.
         scope = rt.accounts[claims.account].prefix
-        server = rt.settings.server
-        storage = rt.storages[claims.provider]
-        limits = Limits(server.backend_timeout, server.client_timeout)
-        fields = RequestFields.of(request.headers)
-        if request.method == "HEAD":
-            meta = await _stat(request, storage, claims.filename, scope, limits)
-            return await _answer(request, storage, claims, scope, fields, meta, None, limits, now)
-        # A GET takes its stream slot before the backend is asked, so a full process
-        # answers 503 without adding backend load.
-        with app[RELAY].slot(server.max_streams):
-            async with AsyncExitStack() as body:
-                fetched = None
-                fetcher = rt.fetchers.get(claims.provider)
-                # A GET whose answer may be 304 or 412 asks for metadata first, never a body.
-                if fetcher is not None and not fields.conditional:
-                    wanted = requested_range(fields.first_range)
-                    fetched = await app[RELAY].fetch(
-                        body, fetcher, claims.filename, wanted, limits, scope=scope
-                    )
-                if fetched is None:
-                    meta = await _stat(request, storage, claims.filename, scope, limits)
-                else:
-                    meta = fetched.meta
-                return await _answer(
-                    request, storage, claims, scope, fields, meta, fetched, limits, now, body
-                )
-
-
-async def _answer(
-    request: web.Request,
-    storage: Storage,
-    claims: LinkClaims,
-    scope: str,
-    fields: RequestFields,
-    meta: ObjectMeta,
-    fetched: Fetched | None,
-    limits: Limits,
-    now: float,
-    body: AsyncExitStack | None = None,
-) -> web.StreamResponse:
-    """Decide the status from ``meta``, then send the body: the fetched one if it is the
-    right one, else one opened now for exactly the decided bytes of that version."""
-    decision = decide(fields, size=meta.size, etag=meta.etag, last_modified=meta.last_modified)
-    if decision.status == 412:
-        raise PreconditionFailed()
-    if decision.status == 416:
-        raise RangeNotSatisfiable(meta.size)
-    headers = _headers(decision, meta, claims, now)
-    if not decision.sends_body:  # 304
-        return web.Response(status=decision.status, headers=headers)
-    status, byte_range = decision.status, decision.byte_range
-    relay = request.app[RELAY]
-    expected = byte_range.length if byte_range else meta.size
-    chunks = None
-    if body is not None and expected > 0:
-        if fetched is not None and fetched.served == byte_range:
-            chunks = fetched.chunks
-        else:
-            await body.aclose()  # release a fetched body before opening the right one
-            chunks = await relay.open(
-                body, storage, claims.filename, byte_range, meta, limits, scope=scope
-            )
-    if chunks is not None and expected <= SMALL_BODY:
-        whole = await relay.read_small(storage.name, chunks, expected, limits)
-        return web.Response(status=status, headers=headers, body=whole)
-    response = web.StreamResponse(status=status, headers=headers)
-    return await relay.send(request, response, storage.name, chunks, expected, limits)
+        access = Access(claims.provider, claims.filename, claims.expires, scope)
+        return await serve(request, rt, access, now)
 
 
 def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims:
@@ -143,37 +44,6 @@ def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims
     return query.claims
 
 
-async def _stat(
-    request: web.Request, storage: Storage, key: str, scope: str, limits: Limits
-) -> ObjectMeta:
-    async with backend_call(request.app[METRICS], storage.name, "stat", limits.backend_timeout):
-        return await storage.stat(key, scope=scope)
-
-
-def _headers(
-    decision: Decision, meta: ObjectMeta, claims: LinkClaims, now: float
-) -> dict[str, str]:
-    """The answer's headers: a 304 repeats the validators (RFC 9110 §15.4.5), a 200 or
-    206 adds the representation's."""
-    # A cache may keep the body no longer than the link lives.
-    max_age = max(0, int(claims.expires - now))
-    headers = {names.CACHE_CONTROL: f"private, max-age={max_age}"}
-    if meta.etag:
-        headers[names.ETAG] = meta.etag
-    if meta.last_modified:
-        headers[names.LAST_MODIFIED] = format_http_date(meta.last_modified)
-    if not decision.sends_body:
-        return headers
-    headers[names.CONTENT_TYPE] = content_type(meta.content_type, claims.filename)
-    headers[names.CONTENT_DISPOSITION] = content_disposition(claims.filename)
-    headers[names.ACCEPT_RANGES] = "bytes"
-    # Media never needs script; a stored page (or SVG, or +xml) must not run any on our origin.
-    headers[names.CONTENT_SECURITY_POLICY] = "sandbox"
-    if decision.byte_range is not None:
-        headers[names.CONTENT_RANGE] = decision.byte_range.content_range(meta.size)
-    return headers
-
-
 async def validate_link(request: web.Request) -> web.Response:
     """GET /api/storage/signed/validate: describe a link without touching the backend."""
     query = parse_query(request.rel_url.raw_query_string)
@@ -182,8 +52,3 @@ async def validate_link(request: web.Request) -> web.Response:
     now = request.app[CLOCK]()
     rt = request.app[LIVE].current  # no backend, no await: nothing to hold the runtime for
     return web.json_response(validation_report(query, rt.signer, rt.accounts, now))
-
-
-async def preflight(request: web.Request) -> web.Response:
-    """OPTIONS: answer CORS preflights; the link itself is checked on the real request."""
-    return web.Response(status=204, headers=_PREFLIGHT)

@@ -35,8 +35,11 @@ def content_type(stored: str | None, key: str) -> str:
     return guessed or "application/octet-stream"
 
 
-def content_disposition(key: str) -> str:
-    """``inline`` with an ASCII fallback and the exact UTF-8 name (RFC 6266, RFC 8187)."""
-    name = posixpath.basename(key)
+def content_disposition(key: str, download: bool | str | None = None) -> str:
+    """``inline`` (or ``attachment`` when ``download`` is set) with an ASCII fallback and the
+    exact UTF-8 name (RFC 6266, RFC 8187): ``download``'s name if a string, else the key's
+    last segment."""
+    name = download if isinstance(download, str) else posixpath.basename(key)
+    kind = "attachment" if download else "inline"
     fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
-    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

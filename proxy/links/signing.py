@@ -48,14 +48,24 @@ class Signer:
     which keeps the hot path free of re-keying work.
     """
 
-    __slots__ = ("_all", "_current")
+    __slots__ = ("_all", "_current", "_ids", "key_id")
 
-    def __init__(self, key: bytes, previous_keys: Sequence[bytes] = ()) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        previous_keys: Sequence[bytes] = (),
+        *,
+        key_id: str | None = None,
+        previous_ids: Sequence[str | None] = (),
+    ) -> None:
         for k in (key, *previous_keys):
             if len(k) < MIN_KEY_BYTES:
                 raise ValueError(f"signing keys must be at least {MIN_KEY_BYTES} bytes")
+        ids = (*previous_ids, *[None] * (len(previous_keys) - len(previous_ids)))
+        self.key_id = key_id  # named in every token it signs (§6 ``k``)
         self._current = hmac.new(key, digestmod=hashlib.sha256)
         self._all = tuple(hmac.new(k, digestmod=hashlib.sha256) for k in (key, *previous_keys))
+        self._ids: tuple[str | None, ...] = (key_id, *ids[: len(previous_keys)])
 
     def __repr__(self) -> str:
         return f"Signer(keys={len(self._all)})"
@@ -78,9 +88,15 @@ class Signer:
 
     def verify_message(self, msg: bytes, signature: str) -> bool:
         """True if any configured key made ``signature``; constant time per key."""
+        return self.signed_by(msg, signature) is not None
+
+    def signed_by(self, msg: bytes, signature: str) -> frozenset[str | None] | None:
+        """The ids of the configured keys that made ``signature`` (None for an unnamed key),
+        or None if none did; constant time per key."""
         given = signature.encode("ascii", "replace")
-        ok = False
+        matched: list[str | None] = []
         # Every key is tried, also after a match, so timing says nothing about which one.
-        for keyed in self._all:
-            ok |= hmac.compare_digest(self._digest(keyed, msg).encode("ascii"), given)
-        return ok
+        for keyed, key_id in zip(self._all, self._ids, strict=True):
+            if hmac.compare_digest(self._digest(keyed, msg).encode("ascii"), given):
+                matched.append(key_id)
+        return frozenset(matched) if matched else None

@@ -1,4 +1,5 @@
-"""Is a well-formed link good right now? Signature, then expiry, then account.
+"""Is a well-formed link good right now? Signature, then expiry, then account (§1); for a
+token (§6) also not-before and the client's address, after the account.
 
 The order matters: a forged link learns nothing about expiry or accounts, and
 an expired one nothing about the account's current state.
@@ -7,12 +8,21 @@ an expired one nothing about the account's current state.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from ipaddress import ip_network
 
-from proxy.accounts import Account, authorize_link
-from proxy.errors import Expired, InvalidSignature, ProxyError
+from proxy.accounts import Account, authorize, authorize_link
+from proxy.errors import (
+    AddressNotAllowed,
+    Expired,
+    InvalidSignature,
+    NotYetValid,
+    ProxyError,
+)
+from proxy.http.forwarded import parse_address
 from proxy.links.query import SignedQuery
 from proxy.links.signing import LinkClaims, Signer
+from proxy.links.tokens import TokenClaims, parse_token
 
 
 def check_link(
@@ -70,3 +80,65 @@ def utc_iso(seconds: int) -> str:
     hour, rest = divmod(rest, 3600)
     minute, second = divmod(rest, 60)
     return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
+
+
+def check_token(
+    claims: TokenClaims, accounts: Mapping[str, Account], now: float, client: str
+) -> Account:
+    """The account of a token whose signature passed, or the ``Forbidden`` saying why not:
+    expiry, then not-before, then the account, then the client's address (§6)."""
+    second = _second(now)
+    if second > claims.expires:
+        raise Expired()
+    if claims.not_before is not None and second < claims.not_before:
+        raise NotYetValid()
+    account = authorize(accounts, claims.account, claims.provider, claims.scope)
+    if claims.client_ips and not address_allowed(client, claims.client_ips):
+        raise AddressNotAllowed()
+    return account
+
+
+def address_allowed(client: str, cidrs: Iterable[str]) -> bool:
+    address = parse_address(client)
+    if address is None:
+        return False
+    return any(address in ip_network(cidr, strict=False) for cidr in cidrs)
+
+
+def token_report(
+    token: str, signer: Signer, accounts: Mapping[str, Account], now: float, client: str
+) -> dict[str, object]:
+    """The validate JSON of a token (``GET /api/storage/t/{token}/``, ``proxy verify``);
+    ``BadRequest`` for a malformed one."""
+    try:
+        claims = parse_token(token, signer).claims
+    except InvalidSignature as exc:
+        return {"valid": False, "reason": exc.code}
+    try:
+        check_token(claims, accounts, now, client)
+    except ProxyError as exc:
+        return {"valid": False, "reason": exc.code, **describe_token(claims, now)}
+    return {"valid": True, **describe_token(claims, now)}
+
+
+def describe_token(claims: TokenClaims, now: float) -> dict[str, object]:
+    scope = {"file": claims.file} if claims.file is not None else {"prefix": claims.folder}
+    described: dict[str, object] = {
+        "account": claims.account,
+        "provider": claims.provider,
+        "scope": scope,
+        "expires": claims.expires,
+        "expiresAt": utc_iso(claims.expires),
+        "expiresIn": max(0, claims.expires - _second(now)),
+    }
+    if claims.file is not None:
+        described["filename"] = claims.file
+    if claims.not_before is not None:
+        described["notBefore"] = claims.not_before
+    if claims.download is not None:
+        described["download"] = claims.download
+    if claims.client_ips:
+        described["clientIp"] = list(claims.client_ips)
+    if claims.key_id is not None:
+        described["keyId"] = claims.key_id
+    return described

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from proxy import config
 from proxy.links.query import build_query
 from proxy.links.signing import LinkClaims, Signer
+from proxy.links.tokens import TOKEN_PATH, TokenClaims, make_token
 
 KEY = "test-signing-key-0123456789abcdef0123456789"
 OLD_KEY = "old-signing-key-0123456789abcdef0123456789ab"
@@ -51,3 +53,13 @@ class Links:
 
     def path(self, account: str, provider: str, filename: str, expires: int = NOW + 3600) -> str:
         return "/api/storage/signed?" + self.query(account, provider, filename, expires)
+
+    def token(
+        self, account: str, provider: str, *, expires: int = NOW + 3600, **claims: Any
+    ) -> str:
+        """A §6 token: ``file=`` or ``folder=``, and any other ``TokenClaims`` field."""
+        return make_token(TokenClaims(account, provider, expires, **claims), self.signer)
+
+    def token_path(self, token: str, key: str) -> str:
+        """The token link of ``key``: each segment percent-encoded (RFC 3986 unreserved kept)."""
+        return f"{TOKEN_PATH}/{token}/" + "/".join(quote(s, safe="") for s in key.split("/"))
