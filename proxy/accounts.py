@@ -1,10 +1,12 @@
-"""Accounts: who may have links, to which providers, under which prefix.
+"""Accounts: who may have links, to which providers, under which prefix; and the
+credentials (key pairs) an account's systems issue links with.
 
 A link is checked against its account at serving time, not only when it was
 issued, so disabling an account, unbinding a provider or narrowing a prefix
-revokes every outstanding link at once. An account's secret is kept only as a
-salted scrypt hash, and checking one costs the same whether the access key
-exists or not.
+revokes every outstanding link at once. A link names its account, not the
+credential that issued it: disabling a credential stops that system issuing,
+and leaves its links alone. A secret is kept only as a salted scrypt hash, and
+checking one costs the same whether the access key exists or not.
 """
 
 from __future__ import annotations
@@ -13,13 +15,50 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import os
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from proxy.errors import Revoked
-from proxy.fields import boolean, string, strings, ttl
+from proxy.fields import Table, boolean, string, strings, tables, ttl
 from proxy.links.signing import LinkClaims
+
+# The name of the credential an account's own access_key / secret_hash make.
+DEFAULT_CREDENTIAL = "default"
+MAX_ACCESS_KEY_CHARS = 128
+_CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ACCESS_KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # base32: no 0/O or 1/I to misread
+_ACCESS_KEY_CHARS = 20  # 100 random bits after "AK"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """One ``[[accounts.NAME.credentials]]``: the key pair one system issues links with."""
+
+    name: str = field(metadata=string(required=True))  # unique within its account
+    access_key: str = field(metadata=string(required=True))  # unique across all accounts
+    secret_hash: str = field(repr=False, metadata=string(required=True))
+    enabled: bool = field(default=True, metadata=boolean())
+
+    def checked(self, t: Table) -> Credential:
+        if self.name:
+            try:
+                check_credential_name(self.name)
+            except ValueError as exc:
+                t.problem(t.key("name"), str(exc))
+        if self.access_key and not (
+            len(self.access_key) <= MAX_ACCESS_KEY_CHARS and self.access_key.isprintable()
+        ):
+            t.problem(t.key("access_key"), "must be 1-128 printable characters")
+        if self.secret_hash:
+            try:
+                check_secret_hash(self.secret_hash)
+            except ValueError as exc:
+                t.problem(t.key("secret_hash"), str(exc))
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +71,11 @@ class Account:
     enabled: bool = field(default=True, metadata=boolean())
     # Seconds; None: the server's maximum.
     max_expiry: int | None = field(default=None, metadata=ttl())
-    # With secret_hash: may call the issuing endpoints.
+    # With secret_hash: the credential named "default" (config adds it to ``credentials``).
     access_key: str | None = field(default=None, metadata=string(optional=True))
     secret_hash: str | None = field(default=None, repr=False, metadata=string(optional=True))
+    # Who may call the issuing endpoints for this account; none: links only (proxy sign).
+    credentials: tuple[Credential, ...] = field(default=(), metadata=tables(Credential))
 
     @property
     def default_provider(self) -> str:
@@ -42,6 +83,41 @@ class Account:
 
     def covers(self, filename: str) -> bool:
         return filename.startswith(self.prefix)
+
+
+def by_access_key(accounts: Mapping[str, Account]) -> dict[str, tuple[Account, Credential]]:
+    """Every credential of every account, by its access key (config keeps them unique)."""
+    return {c.access_key: (a, c) for a in accounts.values() for c in a.credentials}
+
+
+def new_credential(name: str) -> tuple[Credential, str]:
+    """A fresh credential named ``name`` and its secret, which is kept nowhere else."""
+    access_key = "AK" + "".join(
+        secrets.choice(_ACCESS_KEY_ALPHABET) for _ in range(_ACCESS_KEY_CHARS)
+    )
+    secret = secrets.token_urlsafe(32)
+    return Credential(name, access_key, hash_secret(secret)), secret
+
+
+def check_credential_name(name: str) -> None:
+    if not _CREDENTIAL_NAME.fullmatch(name):
+        raise ValueError("names are 1-64 characters of A-Z a-z 0-9 . _ -")
+
+
+def credential_toml(account: str, credential: Credential) -> str:
+    """The ``[[accounts.ACCOUNT.credentials]]`` block of ``credential``, ready to paste."""
+    bare = re.fullmatch(r"[A-Za-z0-9_-]+", account)
+    table = account if bare else json.dumps(account, ensure_ascii=False)
+
+    def text(value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string for these values
+
+    return (
+        f"[[accounts.{table}.credentials]]\n"
+        f"name = {text(credential.name)}\n"
+        f"access_key = {text(credential.access_key)}\n"
+        f"secret_hash = {text(credential.secret_hash)}\n"
+    )
 
 
 def authorize_link(accounts: Mapping[str, Account], claims: LinkClaims) -> Account:

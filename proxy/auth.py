@@ -9,7 +9,10 @@ Who may lock whom out (the README's "Issuing links" says the same):
 - A credential (access key and secret) that verified in the last
   ``_REMEMBER_SECONDS`` is accepted at once: no scrypt, and neither lock is
   looked at. It is remembered as an HMAC under a per-process random key,
-  never in clear, at most ``_REMEMBER_MAX`` of them.
+  never in clear, at most ``_REMEMBER_MAX`` of them, and the stored hash is
+  part of it, so a changed hash is never remembered. Whether the account and
+  the credential are enabled is looked at on every request, after that, so
+  disabling either by a reload takes effect at once.
 - An address that verified a key in the last ``_KNOWN_GOOD_SECONDS`` (at most
   ``_KNOWN_GOOD_MAX`` pairs, least recently used forgotten first) is not
   refused by that key's lock, only by its own: a tenant's own systems keep
@@ -36,13 +39,12 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from proxy.accounts import Account, verify_secret
-from proxy.errors import BadRequest, TooManyRequests, Unauthorized
+from proxy.accounts import MAX_ACCESS_KEY_CHARS, Account, Credential, verify_secret
+from proxy.errors import BadRequest, Disabled, TooManyRequests, Unauthorized
 from proxy.http.names import ACCESS_KEY, SECRET_ACCESS_KEY
 from proxy.http.text import check_text
 from proxy.ratelimit import FailureWindow, RecentSet
 
-MAX_ACCESS_KEY_CHARS = 128  # what config accepts; longer ones are refused untracked
 _REMEMBER_SECONDS = 600.0
 _REMEMBER_MAX = 10_000
 _KNOWN_GOOD_SECONDS = 86400.0
@@ -68,13 +70,18 @@ class Authenticator:
 
     async def authenticate(
         self,
-        accounts: Mapping[str, Account],
+        by_access_key: Mapping[str, tuple[Account, Credential]],
         access_key: str | None,
         secret: str | None,
         client: str,
         now: float | None = None,
-    ) -> Account:
-        """The account whose credentials these are, or ``Unauthorized`` / ``TooManyRequests``.
+    ) -> tuple[Account, Credential]:
+        """The account and the credential these are, or ``Unauthorized`` (``Disabled`` when the
+        secret is right but the account or the credential is disabled) / ``TooManyRequests``.
+
+        ``by_access_key`` is every credential by its access key (``Runtime.by_access_key``);
+        the secret is checked against that credential's own hash. An access key longer than
+        config accepts (``MAX_ACCESS_KEY_CHARS``) is treated as missing.
 
         ``access_key`` and ``secret`` are the header values as aiohttp decoded them; one
         that is not text is a ``BadRequest``, counted against ``client``.
@@ -93,8 +100,8 @@ class Authenticator:
             self._refuse_client(client, now)
             raise Unauthorized(f"missing {ACCESS_KEY} or {SECRET_ACCESS_KEY}")
 
-        account = accounts.get(access_key)
-        stored = account.secret_hash if account else None
+        found = by_access_key.get(access_key)
+        stored = found[1].secret_hash if found else None
         token = self._token(access_key, secret, stored)
         key_id = _key_id(access_key)
         pair = self._pair(client, key_id)
@@ -107,11 +114,14 @@ class Authenticator:
             if not await self._verify_once(token, stored, secret, client, key_id, now):
                 raise Unauthorized()
         self.known_good.add(pair, now)
-        if account is None:  # cannot happen: a good or remembered secret has a stored hash
+        if found is None:  # cannot happen: a good or remembered secret has a stored hash
             raise Unauthorized()
+        account, credential = found
         if not account.enabled:
-            raise Unauthorized("the account is disabled")
-        return account
+            raise Disabled("the account is disabled", account.name, credential.name)
+        if not credential.enabled:
+            raise Disabled("the credential is disabled", account.name, credential.name)
+        return found
 
     def _refuse_client(self, client: str, now: float) -> None:
         """A failure that names no key: 429 if ``client`` is locked, else counted."""

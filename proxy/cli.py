@@ -1,4 +1,4 @@
-"""``python -m proxy``: serve, demo, sign, verify, keygen, hash-secret, seal, check.
+"""``python -m proxy``: serve, demo, sign, verify, keygen, hash-secret, seal, check, credential.
 
 No business logic here: each command parses its arguments and calls a module.
 """
@@ -14,21 +14,20 @@ import secrets
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from proxy import config, sealing, server, supervisor
-from proxy.accounts import hash_secret
-from proxy.errors import ConfigError, ProxyError
-from proxy.links.issuing import LinkRequest, grant, signed_url
+from proxy import config, demo, sealing, server, supervisor
+from proxy.accounts import check_credential_name, credential_toml, hash_secret, new_credential
+from proxy.errors import ConfigError, OutOfScope, ProxyError
+from proxy.http.names import ACCESS_KEY, SECRET_ACCESS_KEY
+from proxy.links.issuing import LinkRequest, grant, signed_url, token_options
 from proxy.links.query import SIGNED_PATH, parse_query
 from proxy.links.signing import Signer
-from proxy.links.verify import validation_report
+from proxy.links.tokens import TOKEN_PATH, decode_key, parse_token
+from proxy.links.verify import token_report, validation_report
 from proxy.readiness import check_providers
 from proxy.telemetry import install_log_filters
-
-DEMO_SAMPLE = "demo/hello.txt"
-DEMO_TEXT = "Hello from proxy: this file was streamed through a signed, expiring link.\n"
 
 
 class UsageError(Exception):
@@ -66,11 +65,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--expires-in", default="1h", help="seconds or a Go duration")
     demo.set_defaults(run=_demo)
 
-    sign = sub.add_parser("sign", help="print a signed URL")
+    sign = sub.add_parser("sign", help="print a signed URL (a token link with §6's options)")
     sign.add_argument("--config", help="TOML file (default: $PROXY_CONFIG)")
     sign.add_argument("--account", required=True)
     sign.add_argument("--provider", help="default: the account's first provider")
-    sign.add_argument("--file", required=True, help="object key, inside the account's prefix")
+    what = sign.add_mutually_exclusive_group(required=True)
+    what.add_argument("--file", help="object key, inside the account's prefix")
+    what.add_argument("--prefix", help="a folder (ending with /): a token link for all below it")
+    sign.add_argument("--not-before", help="Unix seconds: a token link not valid before then")
+    sign.add_argument(
+        "--download",
+        nargs="?",
+        const=True,
+        metavar="NAME",
+        help="served as an attachment (named NAME, else by the key): a token link",
+    )
+    sign.add_argument(
+        "--client-ip",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="only from these addresses (repeatable): a token link",
+    )
     sign.add_argument(
         "--expires-in",
         help="seconds or a Go duration (default: the server's, within the account's max_expiry)",
@@ -99,6 +115,16 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="prove each provider's credentials with a real call")
     check.add_argument("--config", help="TOML file (default: $PROXY_CONFIG)")
     check.set_defaults(run=_check)
+
+    credential = sub.add_parser("credential", help="issuing credentials of an account")
+    actions = credential.add_subparsers(required=True, metavar="ACTION")
+    new = actions.add_parser(
+        "new", help="print a fresh access key and secret, and the TOML block with its hash"
+    )
+    new.add_argument("--account", required=True)
+    new.add_argument("--name", required=True, help="1-64 of A-Z a-z 0-9 . _ - (e.g. the system)")
+    new.add_argument("--config", help="check that the account exists and the name is free")
+    new.set_defaults(run=_credential_new)
     return parser
 
 
@@ -139,35 +165,35 @@ def _run(
 
 
 def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    data = Path(args.data_dir).resolve()
-    media = data / "media"
-    (media / "demo").mkdir(parents=True, exist_ok=True)
-    sample = media / DEMO_SAMPLE
-    if not sample.exists():
-        sample.write_text(DEMO_TEXT)
-    key_file = data / "signing.key"
-    if not key_file.exists():
-        # Created 0600 before anything is written; kept out of git by .gitignore.
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(32))
-    doc = {
-        "server": {"host": args.host, "port": args.port},
-        "signing": {"key": key_file.read_text().strip()},
-        "providers": {"local": {"kind": "local", "root": str(media)}},
-        "accounts": {"demo": {"providers": ["local"], "prefix": "demo/"}},
-    }
-    settings = config.parse(doc, f"demo ({data})", environ)
-    url = _signed_url(settings, "demo", None, DEMO_SAMPLE, args.expires_in)
-    print(f"serving {media} as provider 'local', account 'demo'")
+    settings = demo.prepare(args.data_dir, args.host, args.port, environ)
+    url = _signed_url(settings, "demo", None, demo.SAMPLE, args.expires_in)
+    print(f"serving {demo.media_root(args.data_dir)} as provider 'local', account 'demo'")
     print(f"signed URL (valid {args.expires_in}):\n  {url}")
-    print(f"fetch it:\n  curl -sS '{url}'", flush=True)
+    print(f"fetch it:\n  curl -sS '{url}'")
+    if demo.hls_package(args.data_dir):
+        folder = _signed_url(settings, "demo", None, demo.HLS_FOLDER, args.expires_in, prefix=True)
+        playlist = folder + "index.m3u8"
+        print(f"an HLS package through one token link (valid {args.expires_in}):\n  {playlist}")
+        print(f"play it:\n  ffplay '{playlist}'   (or open it in VLC or Safari)")
+    else:
+        print("(install ffmpeg to get a small HLS package and a token link to its playlist)")
+    sys.stdout.flush()
     return _run(settings, args.host, args.port, 1)
 
 
 def _sign(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = _settings(args.config, environ)
-    print(_signed_url(settings, args.account, args.provider, args.file, args.expires_in))
+    try:
+        options = token_options(
+            "prefix" if args.prefix else None,
+            args.not_before,
+            args.download,
+            args.client_ip or None,
+        )
+    except ProxyError as exc:
+        raise UsageError(exc.message) from None
+    key = args.prefix or args.file
+    print(_signed_url(settings, args.account, args.provider, key, args.expires_in, **options))
     return 0
 
 
@@ -177,6 +203,7 @@ def _signed_url(
     provider: str | None,
     filename: str,
     expires_in: str | None,
+    **options: Any,
 ) -> str:
     account = settings.accounts.get(account_name)
     if account is None:
@@ -184,30 +211,46 @@ def _signed_url(
     if not account.enabled:
         # Its link would only ever be refused (403 revoked), so make none.
         raise UsageError(f"account {account_name!r} is disabled in {settings.source}")
-    wanted = LinkRequest(filename, provider, expires_in)
+    wanted = LinkRequest(filename, provider, expires_in, **options)
     try:
         granted = grant(settings.signing, account, wanted, time.time(), expiry_field="--expires-in")
     except ProxyError as exc:
         raise UsageError(exc.message) from None
     # No backend is started here, so never a native URL: a §1 link, as VAULT_SIGNING=true.
-    signer = Signer(settings.signing.key, settings.signing.previous_keys)
+    signer = settings.signing.signer()
     return signed_url(granted, signer, settings.server.public_url)
 
 
 def _verify(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = _settings(args.config, environ)
     parts = urlsplit(args.url)
+    signer = settings.signing.signer()
     try:
-        if not parts.path.endswith(SIGNED_PATH):
+        if f"{TOKEN_PATH}/" in parts.path:
+            report = _token_report(parts.path, signer, settings)
+        elif parts.path.endswith(SIGNED_PATH):
+            query = parse_query(parts.query)
+            report = validation_report(query, signer, settings.accounts, time.time())
+        else:
             raise UsageError(f"not a signed URL: the path must end with {SIGNED_PATH}")
-        query = parse_query(parts.query)
     except ProxyError as exc:
         print(json.dumps(exc.body()))
         return 1
-    signer = Signer(settings.signing.key, settings.signing.previous_keys)
-    report = validation_report(query, signer, settings.accounts, time.time())
     print(json.dumps(report))
     return 0 if report["valid"] else 1
+
+
+def _token_report(path: str, signer: Signer, settings: config.Settings) -> dict[str, object]:
+    """A token link's validate JSON; its key too, if the URL names one. The client address
+    is not known here, so a token's ``clientIp`` is reported, not checked."""
+    token, _, raw_key = path.split(f"{TOKEN_PATH}/", 1)[1].partition("/")
+    report = token_report(token, signer, settings.accounts, time.time(), client=None)
+    names_a_key = bool(raw_key) and not raw_key.endswith("/")
+    if report["valid"] and names_a_key:
+        claims = parse_token(token, signer).claims
+        if not claims.covers(decode_key(raw_key)):
+            report = {**report, "valid": False, "reason": OutOfScope.code}
+    return report
 
 
 def _keygen(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -257,3 +300,27 @@ def _report_checks(settings: config.Settings) -> bool:
         kind = settings.providers[name].kind
         print(f"provider {name} ({kind}): {'ok' if problem is None else 'FAILED: ' + problem}")
     return all(problem is None for problem in results.values())
+
+
+def _credential_new(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    try:
+        check_credential_name(args.name)
+    except ValueError as exc:
+        raise UsageError(f"--name: {exc}") from None
+    if not 1 <= len(args.account) <= 128 or not args.account.isprintable():
+        raise UsageError("--account: names are 1-128 printable characters")
+    if args.config:  # only when asked: a new credential needs no configuration
+        settings = config.load(args.config, environ)
+        account = settings.accounts.get(args.account)
+        if account is None:
+            raise UsageError(f"no account {args.account!r} in {settings.source}")
+        if any(c.name == args.name for c in account.credentials):
+            raise UsageError(f"account {args.account!r} already has a credential {args.name!r}")
+    credential, secret = new_credential(args.name)
+    print(f"credential {args.name!r} of account {args.account!r}; the secret is shown only now,")
+    print("and only its hash goes into the configuration. For the system that issues with it:")
+    print(f"  {ACCESS_KEY}: {credential.access_key}")
+    print(f"  {SECRET_ACCESS_KEY}: {secret}")
+    print("\nAdd this to the configuration, then reload (kill -HUP):\n")
+    print(credential_toml(args.account, credential), end="")
+    return 0

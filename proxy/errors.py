@@ -5,6 +5,7 @@
     ProxyError                      500 internal
     ├── BadRequest                  400 bad_request
     ├── Unauthorized                401 unauthorized
+    │   └── Disabled                401 unauthorized     a right secret, but disabled
     ├── Forbidden                   403
     │   ├── InvalidSignature        403 invalid_signature
     │   ├── Expired                 403 expired
@@ -77,6 +78,16 @@ class Unauthorized(ProxyError):
     status = 401
     code = "unauthorized"
     default_message = "invalid credentials"
+
+
+class Disabled(Unauthorized):
+    """A secret that verified, of a disabled account or a disabled credential: refused, and
+    who it was is known, so the access log can name them (never the secret)."""
+
+    def __init__(self, message: str, account: str, credential: str) -> None:
+        super().__init__(message)
+        self.account = account
+        self.credential = credential
 
 
 class Forbidden(ProxyError):

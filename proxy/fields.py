@@ -35,6 +35,7 @@ class Kind(enum.Enum):
     NETWORKS = enum.auto()  # a list of IP addresses or CIDRs
     URL = enum.auto()  # an http(s) URL, or None
     CHOICE = enum.auto()  # one of ``choices``
+    TABLES = enum.auto()  # a list of tables, each read as the dataclass ``of``; a tuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class Key:
     convert: Callable[[str], object] | None = None  # applied to the string (or to each item)
     env: str = ""  # a variable that, when set, replaces the key (taken as it is)
     env_if_empty: bool = True  # whether a variable that is set but empty replaces it too
+    of: type[Any] | None = None  # TABLES: the settings dataclass each item is read as
+    shorthand: str = ""  # TABLES: an item may be a plain string, the value of this key
 
 
 def key_of(spec: Field[Any]) -> Key | None:
@@ -84,6 +87,12 @@ def string(
 
 def strings(*, convert: Callable[[str], object] | None = None) -> Mapping[str, Key]:
     return {_KEY: Key(Kind.STRINGS, convert=convert)}
+
+
+def tables(of: type[Any], *, shorthand: str = "") -> Mapping[str, Key]:
+    """A list of tables, each read (and checked) as ``of``; with ``shorthand``, an item may
+    also be a plain string, read as ``{shorthand = item}`` and named as the item itself."""
+    return {_KEY: Key(Kind.TABLES, of=of, shorthand=shorthand)}
 
 
 def integer(*, low: int, high: int) -> Mapping[str, Key]:

@@ -11,6 +11,7 @@ from typing import Any
 from proxy.http import names
 from proxy.links.query import SIGNED_PATH
 from proxy.links.rules import MAX_FILENAME_BYTES, MAX_NAME_CHARS
+from proxy.links.tokens import TOKEN_PATH
 
 _JSON = "application/json"
 
@@ -76,6 +77,22 @@ _LINK_PARAMS = [
         "required": True,
         "description": "base64url(HMAC-SHA256(key, message)), no padding",
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
+    },
+]
+_TOKEN_PARAMS = [
+    {
+        "name": "token",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "base64url(claims) '.' signature (§6)",
+    },
+    {
+        "name": "key",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "the object key, each segment percent-encoded",
     },
 ]
 _CONDITIONAL_HEADERS = [
@@ -177,6 +194,49 @@ def document() -> dict[str, Any]:
                             "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Report"}}},
                         },
                         "400": _error("malformed query"),
+                    },
+                },
+            },
+            f"{TOKEN_PATH}/{{token}}/{{key}}": {
+                "parameters": _TOKEN_PARAMS,
+                "get": {
+                    "summary": "Stream an object a §6 token covers (as the §1 link's GET)",
+                    "parameters": _CONDITIONAL_HEADERS,
+                    "responses": {
+                        "200": {"description": "the whole object", "headers": _BODY_HEADERS},
+                        "206": {"description": "one byte range", "headers": _BODY_HEADERS},
+                        "304": {"description": "not modified"},
+                        **_STREAM_ERRORS,
+                    },
+                },
+                "head": {
+                    "summary": "The GET answer's status and headers, from metadata only",
+                    "parameters": _CONDITIONAL_HEADERS,
+                    "responses": {
+                        "200": {"description": "the object exists", "headers": _BODY_HEADERS},
+                        "206": {"description": "one byte range", "headers": _BODY_HEADERS},
+                        "304": {"description": "not modified"},
+                        **{
+                            code: {"description": a["description"]}
+                            for code, a in _STREAM_ERRORS.items()
+                        },
+                    },
+                },
+                "options": {
+                    "summary": "CORS preflight",
+                    "responses": {"204": {"description": "allowed methods and headers"}},
+                },
+            },
+            f"{TOKEN_PATH}/{{token}}/": {
+                "get": {
+                    "summary": "Describe a §6 token without touching the backend",
+                    "parameters": _TOKEN_PARAMS[:1],
+                    "responses": {
+                        "200": {
+                            "description": "valid or not, and why (scope, notBefore, ...)",
+                            "content": {_JSON: {"schema": {"type": "object"}}},
+                        },
+                        "400": _error("malformed token"),
                     },
                 },
             },

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from proxy.accounts import Account
+from proxy.accounts import Account, Credential, by_access_key
 from proxy.config import ProviderSettings, Settings
 from proxy.links.signing import Signer
 from proxy.storage import Storage, start_storage
@@ -28,7 +28,8 @@ class Runtime:
     settings: Settings
     signer: Signer
     storages: Mapping[str, Storage]
-    by_access_key: Mapping[str, Account]
+    # Every issuing credential: its account, and the credential itself (hash, enabled).
+    by_access_key: Mapping[str, tuple[Account, Credential]]
     users: int = 0
     # The providers that answer a GET in one call (checked once here, not per request).
     fetchers: Mapping[str, FetchesAtOnce] = field(init=False)
@@ -62,9 +63,7 @@ async def build_runtime(settings: Settings, reuse: Runtime | None = None) -> Run
         for storage in started:
             await storage.close()
         raise
-    by_key = {a.access_key: a for a in settings.accounts.values() if a.access_key}
-    signer = Signer(settings.signing.key, settings.signing.previous_keys)
-    return Runtime(settings, signer, storages, by_key)
+    return Runtime(settings, settings.signing.signer(), storages, by_access_key(settings.accounts))
 
 
 def _provider(rt: Runtime, name: str) -> ProviderSettings | None:

@@ -71,6 +71,11 @@ def _derive(master_key: str, salt: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_INFO).derive(raw)
 
 
+_INDEX = re.compile(r"\[[0-9]+\]")
+
+
 def _aad(field: str) -> bytes:
-    # List items share their list's name, so reordering previous_keys keeps them valid.
-    return field.split("[", 1)[0].encode()
+    # List items share their list's name, so reordering previous_keys keeps them valid; a
+    # key inside a list's table keeps its own name: signing.previous_keys[2].key is sealed
+    # as signing.previous_keys.key, which its .id cannot open.
+    return _INDEX.sub("", field).encode()

@@ -29,5 +29,8 @@ RELAY = web.AppKey("relay", Relay)
 REQUEST_ID = web.RequestKey("request_id", str)
 # The client's address, once per request (proxy.http.forwarded; see telemetry.client_of).
 CLIENT = web.RequestKey("client", str)
+# The account a link names, or that an issuing request authenticated as.
 LINK_ACCOUNT = web.RequestKey("link_account", str)
 LINK_PROVIDER = web.RequestKey("link_provider", str)
+# The name of the credential an issuing request authenticated with (never its secret).
+CREDENTIAL = web.RequestKey("credential", str)

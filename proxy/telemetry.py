@@ -25,7 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from proxy.http.forwarded import client_address
 from proxy.http.names import X_REQUEST_ID
 from proxy.links.redaction import redact_query, redact_signatures
-from proxy.state import CLIENT, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, REQUEST_ID
+from proxy.state import CLIENT, CREDENTIAL, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, REQUEST_ID
 
 _GOOD_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -128,7 +128,9 @@ def count_answer(request: web.Request, response: web.StreamResponse) -> None:
 
 
 class AccessLogger(AbstractAccessLogger):
-    """One JSON line per request; only a, p, f and e of a query are kept."""
+    """One JSON line per request; only a, p, f and e of a query are kept. An issuing request
+    names its account and the credential it authenticated with, so an operator can tell
+    which system issued which links."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         line = {
@@ -141,6 +143,7 @@ class AccessLogger(AbstractAccessLogger):
             "bytes": response.body_length,
             "duration_ms": round(time * 1000, 3),
             "account": request.get(LINK_ACCOUNT),
+            "credential": request.get(CREDENTIAL),  # issuing: which system, by name
             "provider": request.get(LINK_PROVIDER),
             "remote": client_of(request),
         }

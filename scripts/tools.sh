@@ -1,4 +1,4 @@
-# Sourced by scripts/test: the non-Python programs the test suite starts or drives.
+# Sourced by scripts/test and scripts/demo: the programs besides Python that they start or drive.
 
 # Install the Debian packages whose commands are missing (apt-get update once, first).
 ensure_debian_packages() {

@@ -10,8 +10,8 @@ of its settings dataclass:
 - ``proxy.accounts.Account``: each ``[accounts.NAME]``
 - ``reader``: the one reader that walks those fields (``env:`` and ``enc:v1:`` values)
 
-The rules that span sections (an account's providers and lifetime, unique access
-keys) are here.
+The rules that span sections (an account's providers and lifetime, its
+credentials' names, access keys unique across every account) are here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from proxy.accounts import Account, check_secret_hash
+from proxy.accounts import DEFAULT_CREDENTIAL, Account, Credential
 from proxy.config.reader import Reader
 from proxy.config.sections import (
     MAX_LINK_SECONDS,
@@ -93,14 +93,7 @@ def parse(data: Mapping[str, Any], source: str, environ: Mapping[str, str]) -> S
         name: _account(r, name, t, providers, signing.max_expiry)
         for name, t in r.subtables(accounts_t, "accounts")
     }
-    seen: dict[str, str] = {}
-    for account in accounts.values():
-        if account.access_key in seen:
-            r.problem(
-                f"accounts.{account.name}.access_key", f"also used by {seen[account.access_key]!r}"
-            )
-        elif account.access_key:
-            seen[account.access_key] = account.name
+    _unique_access_keys(r, accounts)
     if r.problems:
         raise ConfigError(source, r.problems)
     return Settings(source, server, signing, issuing, providers, accounts)
@@ -142,13 +135,39 @@ def _account(
     if account.max_expiry is not None and account.max_expiry > server_max:
         r.problem(f"{where}.max_expiry", "is longer than signing.max_expiry")
     access_key, secret_hash = account.access_key, account.secret_hash
+    credentials = account.credentials
     if (access_key is None) != (secret_hash is None):
         r.problem(where, "set both access_key and secret_hash, or neither (links only)")
-    if access_key is not None and not (1 <= len(access_key) <= 128 and access_key.isprintable()):
-        r.problem(f"{where}.access_key", "must be 1-128 printable characters")
-    if secret_hash is not None:
-        try:
-            check_secret_hash(secret_hash)
-        except ValueError as exc:
-            r.problem(f"{where}.secret_hash", str(exc))
-    return replace(account, prefix=prefix)
+    elif access_key is not None and secret_hash is not None:
+        # The account's own pair is its credential "default", checked under the account's keys.
+        credentials = (Credential(DEFAULT_CREDENTIAL, access_key, secret_hash).checked(view),)
+        credentials += account.credentials
+    account = replace(account, prefix=prefix, credentials=credentials)
+    names: set[str] = set()
+    for key, credential in _credential_keys(account):
+        if credential.name in names:
+            r.problem(f"{key}.name", f"{credential.name!r} is already a credential of {name!r}")
+        names.add(credential.name)
+    return account
+
+
+def _credential_keys(account: Account) -> list[tuple[str, Credential]]:
+    """Each credential of ``account`` with the table it came from, as problems name it."""
+    where = f"accounts.{account.name}"
+    legacy = int(account.access_key is not None and account.secret_hash is not None)
+    return [
+        (where if i < legacy else f"{where}.credentials[{i - legacy}]", credential)
+        for i, credential in enumerate(account.credentials)
+    ]
+
+
+def _unique_access_keys(r: Reader, accounts: Mapping[str, Account]) -> None:
+    """One access key, one credential: a problem names each key that repeats an earlier one."""
+    seen: dict[str, str] = {}
+    for account in accounts.values():
+        for key, credential in _credential_keys(account):
+            first = seen.get(credential.access_key)
+            if first is not None:
+                r.problem(f"{key}.access_key", f"also used by {first}")
+            elif credential.access_key:
+                seen[credential.access_key] = f"{account.name!r} (credential {credential.name!r})"

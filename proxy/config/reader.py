@@ -27,7 +27,7 @@ ENV_PREFIX = "env:"
 S = TypeVar("S", bound="DataclassInstance")
 
 # What a key that has no default reads as when the table leaves it out.
-_EMPTY: Mapping[Kind, object] = {Kind.STRINGS: (), Kind.NETWORKS: ()}
+_EMPTY: Mapping[Kind, object] = {Kind.STRINGS: (), Kind.NETWORKS: (), Kind.TABLES: ()}
 
 
 class Reader:
@@ -71,23 +71,30 @@ class Reader:
 
     def section(self, cls: type[S], t: Mapping[str, Any], where: str, **fixed: Any) -> S:
         """``cls`` read from table ``t`` (at ``where``), checked by its own ``checked``."""
-        settings, view = self.read(cls, t, where, **fixed)
+        return self._checked(*self.read(cls, t, where, **fixed))
+
+    def read(self, cls: type[S], t: Mapping[str, Any], where: str, **fixed: Any) -> tuple[S, Table]:
+        """``cls`` from table ``t`` and what its rules need to see of it; ``fixed`` fills the
+        fields that are not keys."""
+        return self._read(cls, t, _View(self, where), fixed)
+
+    def _read(
+        self, cls: type[S], t: Mapping[str, Any], view: _View, fixed: Mapping[str, Any]
+    ) -> tuple[S, _View]:
+        keys = {spec.name: (spec, key) for spec in fields(cls) if (key := key_of(spec)) is not None}
+        self.only(t, view.key(), tuple(keys))
+        values = dict(fixed)
+        for name, (spec, key) in keys.items():
+            values[name] = self._field(spec, key, t, view)
+        return cls(**values), view
+
+    @staticmethod
+    def _checked(settings: S, view: Table) -> S:
         checked = getattr(settings, "checked", None)
         if checked is None:
             return settings
         result: S = checked(view)
         return result
-
-    def read(self, cls: type[S], t: Mapping[str, Any], where: str, **fixed: Any) -> tuple[S, Table]:
-        """``cls`` from table ``t`` and what its rules need to see of it; ``fixed`` fills the
-        fields that are not keys."""
-        keys = {spec.name: (spec, key) for spec in fields(cls) if (key := key_of(spec)) is not None}
-        self.only(t, where, tuple(keys))
-        view = _View(self, where)
-        values = dict(fixed)
-        for name, (spec, key) in keys.items():
-            values[name] = self._field(spec, key, t, view)
-        return cls(**values), view
 
     def _field(self, spec: Field[Any], key: Key, t: Mapping[str, Any], view: _View) -> Any:
         default = _default(spec, key)
@@ -102,8 +109,9 @@ class Reader:
             return self._required(key, default, view.key(name))
         before = len(self.problems)
         value = self._value(key, raw, where, default, resolve)
-        if len(self.problems) == before:
-            view.read_well.add(name)
+        if len(self.problems) > before:
+            return value  # already named as a problem: not "required" on top
+        view.read_well.add(name)
         return self._required(key, value, where)
 
     def _required(self, key: Key, value: Any, where: str) -> Any:
@@ -140,6 +148,8 @@ class Reader:
             return raw
         if kind is Kind.TTL:
             return self._ttl(raw, where, default, resolve)
+        if kind is Kind.TABLES:
+            return self._tables(key, raw, where, default)
         return self._seconds(raw, where, default, resolve)
 
     def _string(self, raw: object, where: str, default: Any, resolve: bool) -> Any:
@@ -174,6 +184,27 @@ class Reader:
         if not resolve:
             return raw
         return [self._resolve(v, f"{where}[{i}]", "") for i, v in enumerate(raw)]
+
+    def _tables(self, key: Key, raw: object, where: str, default: Any) -> tuple[Any, ...]:
+        """Each item read as ``key.of``, named ``where[i]``; a shorthand string item is read as
+        the table ``{key.shorthand = item}`` whose one key is named as the item itself."""
+        what = "strings or tables" if key.shorthand else "tables"
+        if not isinstance(raw, list) or key.of is None:
+            spelled = f" (each one [[{where}]])" if isinstance(raw, dict) else ""
+            self.problem(where, f"must be a list of {what}{spelled}")
+            return tuple(default)
+        items = []
+        for i, item in enumerate(raw):
+            at = f"{where}[{i}]"
+            if isinstance(item, dict):
+                view = _View(self, at)
+            elif isinstance(item, str) and key.shorthand:
+                item, view = {key.shorthand: item}, _View(self, at, whole=key.shorthand)
+            else:
+                self.problem(at, f"must be {'a string or ' if key.shorthand else ''}a table")
+                continue
+            items.append(self._checked(*self._read(key.of, item, view, {})))
+        return tuple(items)
 
     def _networks(self, items: list[str], where: str) -> tuple[Any, ...]:
         networks = []
@@ -255,9 +286,10 @@ def _default(spec: Field[Any], key: Key) -> Any:
 class _View:
     """``Table`` for one table being read: where it is, and which keys were given."""
 
-    def __init__(self, reader: Reader, where: str) -> None:
+    def __init__(self, reader: Reader, where: str, whole: str = "") -> None:
         self._reader = reader
         self._where = where
+        self._whole = whole  # the one key of a shorthand item: named as the item itself
         self.sources: dict[str, str] = {}
         self.read_well: set[str] = set()
 
@@ -269,7 +301,7 @@ class _View:
         return name in self.read_well
 
     def key(self, name: str = "") -> str:
-        return f"{self._where}.{name}" if name else self._where
+        return f"{self._where}.{name}" if name and name != self._whole else self._where
 
     def source(self, name: str) -> str:
         return self.sources.get(name) or self.key(name)

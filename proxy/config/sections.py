@@ -14,8 +14,20 @@ from ipaddress import IPv4Network, IPv6Network
 from urllib.parse import urlsplit
 
 from proxy.accounts import Account
-from proxy.fields import Table, boolean, choice, integer, networks, seconds, string, strings, ttl
-from proxy.links.signing import MIN_KEY_BYTES
+from proxy.fields import (
+    Table,
+    boolean,
+    choice,
+    integer,
+    networks,
+    seconds,
+    string,
+    strings,
+    tables,
+    ttl,
+)
+from proxy.links.signing import MIN_KEY_BYTES, Signer
+from proxy.links.tokens import check_key_id
 from proxy.storage import ProviderSettings
 
 # Ten years: far below what a 12-digit `e` can hold, whatever the clock says.
@@ -73,16 +85,45 @@ class ServerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviousKey:
+    """One entry of ``signing.previous_keys``: a plain string (an unnamed key) or a table
+    ``{ id = "...", key = "..." }``; still accepted, never used to sign."""
+
+    key: bytes = field(repr=False, metadata=string(required=True, convert=str.encode))
+    # The id §6 tokens name it by (``k``); a token naming an id nobody has is refused.
+    id: str | None = field(default=None, metadata=string(optional=True))
+
+    def checked(self, t: Table) -> PreviousKey:
+        if self.key and len(self.key) < MIN_KEY_BYTES:
+            t.problem(t.key("key"), f"shorter than {MIN_KEY_BYTES} bytes")
+        _check_key_id(t, "id", self.id)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
 class SigningSettings:
     # VAULT_URL_SIGNING_KEY, when set, wins.
     key: bytes = field(repr=False, metadata=string(convert=str.encode, env="VAULT_URL_SIGNING_KEY"))
+    # The current key's id, put into every token link as ``k``; VAULT_URL_SIGNING_KEY_ID wins.
+    key_id: str | None = field(
+        default=None, metadata=string(optional=True, env="VAULT_URL_SIGNING_KEY_ID")
+    )
     # Still accepted, never used to sign.
-    previous_keys: tuple[bytes, ...] = field(
-        default=(), repr=False, metadata=strings(convert=str.encode)
+    previous_keys: tuple[PreviousKey, ...] = field(
+        default=(), repr=False, metadata=tables(PreviousKey, shorthand="key")
     )
     default_expiry: int = field(default=86400, metadata=ttl(env="DEFAULT_URI_EXPIRY_TIME"))
     max_expiry: int = field(default=7 * 86400, metadata=ttl())
     vault_signing: bool = True  # not a key: VAULT_SIGNING only
+
+    def signer(self) -> Signer:
+        """The one way a ``Signer`` is made from settings: every key, with its id."""
+        return Signer(
+            self.key,
+            [old.key for old in self.previous_keys],
+            key_id=self.key_id,
+            previous_ids=[old.id for old in self.previous_keys],
+        )
 
     def checked(self, t: Table) -> SigningSettings:
         if not self.key:
@@ -91,9 +132,16 @@ class SigningSettings:
             )
         elif len(self.key) < MIN_KEY_BYTES:
             t.problem(t.source("key"), f"shorter than {MIN_KEY_BYTES} bytes")
+        _check_key_id(t, "key_id", self.key_id)
+        named = {self.key_id: t.source("key_id")} if self.key_id is not None else {}
         for i, old in enumerate(self.previous_keys):
-            if len(old) < MIN_KEY_BYTES:
-                t.problem(t.key(f"previous_keys[{i}]"), f"shorter than {MIN_KEY_BYTES} bytes")
+            if old.id is None:
+                continue
+            where = f"{t.key('previous_keys')}[{i}].id"
+            if old.id in named:
+                t.problem(where, f"{old.id!r} is also the id of {named[old.id]}")
+            else:
+                named[old.id] = where.removesuffix(".id")
         if self.max_expiry > MAX_LINK_SECONDS:
             t.problem(t.key("max_expiry"), "must be at most ten years")
         if self.default_expiry > self.max_expiry:
@@ -125,6 +173,15 @@ class Settings:
     issuing: IssuingSettings
     providers: Mapping[str, ProviderSettings]
     accounts: Mapping[str, Account]
+
+
+def _check_key_id(t: Table, name: str, key_id: str | None) -> None:
+    if key_id is None:
+        return
+    try:
+        check_key_id(key_id)
+    except ValueError as exc:
+        t.problem(t.source(name), str(exc))
 
 
 def _plain_http_url(text: str) -> bool:

@@ -23,12 +23,12 @@ from typing import Any
 from aiohttp import web
 
 from proxy.accounts import Account
-from proxy.errors import BadRequest, PayloadTooLarge, ProxyError, RequestTimeout
+from proxy.errors import BadRequest, Disabled, PayloadTooLarge, ProxyError, RequestTimeout
 from proxy.http import names
 from proxy.http.text import header_text
-from proxy.links.issuing import LinkRequest, grant, link_url
+from proxy.links.issuing import LinkRequest, grant, link_url, token_options
 from proxy.runtime import Runtime
-from proxy.state import AUTH, CLOCK, LIVE
+from proxy.state import AUTH, CLOCK, CREDENTIAL, LINK_ACCOUNT, LIVE
 from proxy.telemetry import client_of
 
 
@@ -39,10 +39,17 @@ async def issue_one(request: web.Request) -> web.Response:
         filename = header_text(request.headers, names.FILENAME)
         if not filename:
             raise BadRequest(f"missing header {names.FILENAME}")
+        headers = request.headers
         wanted = LinkRequest(
             filename,
-            header_text(request.headers, names.PROVIDER) or None,
-            header_text(request.headers, names.URI_EXPIRY_TIME),
+            header_text(headers, names.PROVIDER) or None,
+            header_text(headers, names.URI_EXPIRY_TIME),
+            **token_options(
+                header_text(headers, names.SCOPE),
+                header_text(headers, names.NOT_BEFORE),
+                header_text(headers, names.DOWNLOAD),
+                header_text(headers, names.CLIENT_IP),
+            ),
         )
         url = await make_link(rt, account, wanted, request.app[CLOCK]())
     return web.json_response({"data": url})
@@ -77,13 +84,21 @@ async def make_link(rt: Runtime, account: Account, wanted: LinkRequest, now: flo
 
 
 async def _authenticate(request: web.Request, rt: Runtime) -> Account:
-    return await request.app[AUTH].authenticate(
-        rt.by_access_key,
-        request.headers.get(names.ACCESS_KEY),
-        request.headers.get(names.SECRET_ACCESS_KEY),
-        client_of(request),
-        time.monotonic(),
-    )
+    """The account the credential belongs to. The access log names both (never the secret)
+    once the secret verified, a disabled one's refusal included: which system still calls."""
+    try:
+        account, credential = await request.app[AUTH].authenticate(
+            rt.by_access_key,
+            request.headers.get(names.ACCESS_KEY),
+            request.headers.get(names.SECRET_ACCESS_KEY),
+            client_of(request),
+            time.monotonic(),
+        )
+    except Disabled as exc:
+        request[LINK_ACCOUNT], request[CREDENTIAL] = exc.account, exc.credential
+        raise
+    request[LINK_ACCOUNT], request[CREDENTIAL] = account.name, credential.name
+    return account
 
 
 async def _read_body(request: web.Request, limit: int, seconds: float) -> bytes:
@@ -100,6 +115,11 @@ async def _read_body(request: web.Request, limit: int, seconds: float) -> bytes:
     except TimeoutError:
         raise RequestTimeout(f"the request body took longer than {seconds:g}s") from None
     return bytes(body)
+
+
+_ITEM_FIELDS = frozenset(
+    {"filename", "provider", "uriExpiryTime", "scope", "notBefore", "download", "clientIp"}
+)
 
 
 def _parse_items(body: bytes, max_items: int) -> list[LinkRequest]:
@@ -119,7 +139,7 @@ def _parse_items(body: bytes, max_items: int) -> list[LinkRequest]:
     for index, raw in enumerate(doc):
         if not isinstance(raw, dict):
             raise BadRequest(f"item {index}: must be an object")
-        unknown = set(raw) - {"filename", "provider", "uriExpiryTime"}
+        unknown = set(raw) - _ITEM_FIELDS
         if unknown:
             raise BadRequest(f"item {index}: unknown field {sorted(unknown)[0]!r}")
         filename, provider = raw.get("filename"), raw.get("provider")
@@ -127,5 +147,11 @@ def _parse_items(body: bytes, max_items: int) -> list[LinkRequest]:
             raise BadRequest(f"item {index}: 'filename' is required and must be a string")
         if provider is not None and not isinstance(provider, str):
             raise BadRequest(f"item {index}: 'provider' must be a string")
-        items.append(LinkRequest(filename, provider or None, raw.get("uriExpiryTime")))
+        try:
+            options = token_options(
+                raw.get("scope"), raw.get("notBefore"), raw.get("download"), raw.get("clientIp")
+            )
+        except BadRequest as exc:
+            raise BadRequest(f"item {index}: {exc.message}") from None
+        items.append(LinkRequest(filename, provider or None, raw.get("uriExpiryTime"), **options))
     return items

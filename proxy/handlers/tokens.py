@@ -10,21 +10,15 @@ reaches a backend.
 
 from __future__ import annotations
 
-import re
-from urllib.parse import unquote
-
 from aiohttp import web
 
-from proxy.errors import BadRequest, OutOfScope, ProxyError
+from proxy.errors import OutOfScope, ProxyError
 from proxy.handlers.serving import Access, serve
-from proxy.links.rules import check_filename
-from proxy.links.tokens import TOKEN_PATH, TokenClaims, parse_token
+from proxy.links.tokens import TOKEN_PATH, TokenClaims, decode_key, parse_token
 from proxy.links.verify import check_token, token_report
 from proxy.runtime import Runtime
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS
 from proxy.telemetry import client_of
-
-_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 async def stream_token(request: web.Request) -> web.StreamResponse:
@@ -74,16 +68,3 @@ def _checked(
         request.app[METRICS].link_refusals.labels(exc.code).inc()
         raise
     return claims, key
-
-
-def decode_key(raw: str) -> str:
-    """The object key of a token link's path: each segment percent-decoded exactly once,
-    then §1's rules for ``f`` (400 otherwise)."""
-    if _BAD_PERCENT.search(raw):
-        raise BadRequest("the key has a '%' that is not followed by two hex digits")
-    try:
-        key = "/".join(unquote(segment, errors="strict") for segment in raw.split("/"))
-    except UnicodeDecodeError:
-        raise BadRequest("the key's percent-encoded bytes are not UTF-8") from None
-    check_filename(key)
-    return key

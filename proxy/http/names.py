@@ -52,3 +52,8 @@ SECRET_ACCESS_KEY: Final = "X-Kerberos-Storage-SecretAccessKey"  # noqa: S105 - 
 FILENAME: Final = "X-Kerberos-Storage-FileName"
 PROVIDER: Final = "X-Kerberos-Storage-Provider"
 URI_EXPIRY_TIME: Final = "X-Kerberos-Storage-UriExpiryTime"
+# §6's issuing options: any of them makes the answer a token link.
+SCOPE: Final = "X-Kerberos-Storage-Scope"
+NOT_BEFORE: Final = "X-Kerberos-Storage-NotBefore"
+DOWNLOAD: Final = "X-Kerberos-Storage-Download"
+CLIENT_IP: Final = "X-Kerberos-Storage-ClientIp"

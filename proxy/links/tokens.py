@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_network
 from typing import Any
+from urllib.parse import quote, unquote
 
 from proxy.errors import BadRequest, InvalidSignature
 from proxy.links.rules import check_filename, check_name
@@ -33,6 +34,7 @@ TOKEN_PATH = "/api/storage/t"  # noqa: S105 - a route, not a secret
 MAX_TOKEN_CHARS = 8192
 MAX_CIDRS = 32
 _DOMAIN = b"vault-token-v1\n"
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]+")
 _SIGNATURE = re.compile(rf"[A-Za-z0-9_-]{{{SIGNATURE_LENGTH}}}")
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
@@ -117,6 +119,26 @@ def parse_token(token: str, signer: Signer) -> Token:
     return Token(claims, signature)
 
 
+def token_url(public_url: str, token: str, key: str) -> str:
+    """``{public_url}/api/storage/t/{token}/{key}``, each segment of ``key`` percent-encoded
+    (RFC 3986 unreserved characters kept); a folder's URL ends with ``/``."""
+    path = "/".join(quote(segment, safe="") for segment in key.split("/"))
+    return f"{public_url}{TOKEN_PATH}/{token}/{path}"
+
+
+def decode_key(raw: str) -> str:
+    """The object key of a token link's path: each segment percent-decoded exactly once,
+    then §1's rules for ``f`` (400 otherwise)."""
+    if _BAD_PERCENT.search(raw):
+        raise BadRequest("the key has a '%' that is not followed by two hex digits")
+    try:
+        key = "/".join(unquote(segment, errors="strict") for segment in raw.split("/"))
+    except UnicodeDecodeError:
+        raise BadRequest("the key's percent-encoded bytes are not UTF-8") from None
+    check_filename(key)
+    return key
+
+
 def check_key_id(text: str) -> None:
     if not _KEY_ID.fullmatch(text):
         raise ValueError("a key id is 1-32 characters of A-Z a-z 0-9 . _ -")
@@ -199,13 +221,13 @@ def _claims(doc: dict[str, Any]) -> TokenClaims:
     )
 
 
-def check_cidr(value: object) -> None:
+def check_cidr(value: object, field: str = "claim 'ip'") -> None:
     if not isinstance(value, str):
-        raise BadRequest("claim 'ip' holds CIDRs as strings")
+        raise BadRequest(f"{field} holds CIDRs as strings")
     try:
         ip_network(value, strict=False)
     except ValueError:
-        raise BadRequest(f"claim 'ip': {value[:64]!r} is not an IP address or CIDR") from None
+        raise BadRequest(f"{field}: {value[:64]!r} is not an IP address or CIDR") from None
 
 
 def _text(doc: Mapping[str, Any], name: str) -> str:

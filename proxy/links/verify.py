@@ -83,17 +83,18 @@ def utc_iso(seconds: int) -> str:
 
 
 def check_token(
-    claims: TokenClaims, accounts: Mapping[str, Account], now: float, client: str
+    claims: TokenClaims, accounts: Mapping[str, Account], now: float, client: str | None
 ) -> Account:
     """The account of a token whose signature passed, or the ``Forbidden`` saying why not:
-    expiry, then not-before, then the account, then the client's address (§6)."""
+    expiry, then not-before, then the account, then the client's address (§6; not checked
+    when ``client`` is None: nobody is asking from anywhere, e.g. ``proxy verify``)."""
     second = _second(now)
     if second > claims.expires:
         raise Expired()
     if claims.not_before is not None and second < claims.not_before:
         raise NotYetValid()
     account = authorize(accounts, claims.account, claims.provider, claims.scope)
-    if claims.client_ips and not address_allowed(client, claims.client_ips):
+    if claims.client_ips and client is not None and not address_allowed(client, claims.client_ips):
         raise AddressNotAllowed()
     return account
 
@@ -106,7 +107,7 @@ def address_allowed(client: str, cidrs: Iterable[str]) -> bool:
 
 
 def token_report(
-    token: str, signer: Signer, accounts: Mapping[str, Account], now: float, client: str
+    token: str, signer: Signer, accounts: Mapping[str, Account], now: float, client: str | None
 ) -> dict[str, object]:
     """The validate JSON of a token (``GET /api/storage/t/{token}/``, ``proxy verify``);
     ``BadRequest`` for a malformed one."""

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cli import DEMO_SAMPLE, DEMO_TEXT
+from proxy.demo import HLS_PLAYLIST
+from proxy.demo import SAMPLE as DEMO_SAMPLE
+from proxy.demo import TEXT as DEMO_TEXT
 from tests.support import toml
 from tests.support.procs import ROOT, free_port, started, stop, wait_http
 from tests.support.proxyapp import KEY, OLD_KEY
@@ -70,6 +72,17 @@ def test_demo_prints_a_link_that_curl_fetches(tmp_path: Path) -> None:
         fetched = curl(url.group(1))
         assert fetched.returncode == 0
         assert fetched.stdout.decode() == DEMO_TEXT
+        # The HLS package plays through one token link: ffprobe follows its segments.
+        playlist = re.search(r"ffplay '([^']+)'", output)
+        assert playlist, output
+        assert playlist.group(1).endswith("/" + HLS_PLAYLIST)
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+             playlist.group(1)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert probe.returncode == 0, probe.stderr
+        assert 5.5 < float(probe.stdout) < 6.5
         assert (tmp_path / "d" / "media" / DEMO_SAMPLE).read_text() == DEMO_TEXT
         key_file = tmp_path / "d" / "signing.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
@@ -352,3 +365,120 @@ def test_seal_reads_stdin_and_needs_the_master_key() -> None:
     )  # fmt: skip
     assert bare.returncode == 2
     assert bare.stderr.strip() == "proxy: set PROXY_MASTER_KEY to seal values"
+
+
+def test_sign_prints_token_links_that_curl_fetches_and_verify_reads(config_file: Path) -> None:
+    port = toml_port(config_file)
+    log = config_file.with_name("serve.log")
+    argv = [PY, "-m", "proxy", "serve", "--config", str(config_file)]
+    env = {**os.environ, **KEY_ENV}
+    folder = run(
+        "sign", "--config", str(config_file), "--account", "cam", "--prefix", "cam/", env=KEY_ENV
+    )
+    assert folder.returncode == 0, folder.stderr
+    url = folder.stdout.strip()
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/api/storage/t/[\w-]+\.[\w-]{{43}}/cam/", url)
+    download = run(
+        "sign", "--config", str(config_file), "--account", "cam", "--file", "cam/clip.mp4",
+        "--download", "--not-before", "1", "--client-ip", "127.0.0.1/32", env=KEY_ENV,
+    )  # fmt: skip
+    assert download.returncode == 0, download.stderr
+    with started(argv, f"http://127.0.0.1:{port}/healthz", log, env=env):
+        fetched = curl("-D", "-", url + "clip.mp4")
+        assert fetched.returncode == 0
+        assert fetched.stdout.endswith(b"not really a video")
+        attachment = curl("-D", "-", download.stdout.strip())
+        assert b'Content-Disposition: attachment; filename="clip.mp4"' in attachment.stdout
+    report = json.loads(run("verify", url, "--config", str(config_file), env=KEY_ENV).stdout)
+    assert report["valid"] is True
+    assert report["scope"] == {"prefix": "cam/"}
+    inside = run("verify", url + "clip.mp4", "--config", str(config_file), env=KEY_ENV)
+    assert inside.returncode == 0
+    outside = run(
+        "verify", url.replace("/cam/", "/other/x"), "--config", str(config_file), env=KEY_ENV
+    )
+    assert outside.returncode == 1
+    assert json.loads(outside.stdout)["reason"] == "out_of_scope"
+    described = json.loads(
+        run("verify", download.stdout.strip(), "--config", str(config_file), env=KEY_ENV).stdout
+    )
+    assert described["clientIp"] == ["127.0.0.1/32"]
+    assert described["download"] is True
+    bad = run(
+        "sign", "--config", str(config_file), "--account", "cam", "--prefix", "cam", env=KEY_ENV
+    )
+    assert bad.returncode == 2
+    assert "ends with '/'" in bad.stderr
+
+
+def test_credential_new_prints_a_secret_once_and_a_block_to_paste(config_file: Path) -> None:
+    import tomllib
+    import urllib.request
+
+    from proxy import config
+    from proxy.accounts import by_access_key, verify_secret
+
+    made = run("credential", "new", "--account", "cam", "--name", "recorder-2")  # no config
+    assert made.returncode == 0, made.stderr
+    out = made.stdout
+    block = out[out.index("[[accounts.cam.credentials]]") :]
+    parsed = tomllib.loads(block)["accounts"]["cam"]["credentials"]
+    assert len(parsed) == 1
+    credential = parsed[0]
+    assert credential["name"] == "recorder-2"
+    assert re.fullmatch(r"AK[A-Z2-7]{20}", credential["access_key"])
+    assert f"X-Kerberos-Storage-AccessKey: {credential['access_key']}" in out
+    secret = re.search(r"X-Kerberos-Storage-SecretAccessKey: (\S+)\n", out)[1]  # type: ignore[index]
+    assert len(secret) >= 43
+    assert secret not in block
+    assert verify_secret(credential["secret_hash"], secret)
+    again = run("credential", "new", "--account", "cam", "--name", "recorder-2").stdout
+    assert credential["access_key"] not in again
+    assert secret not in again
+
+    # The block, as parsed, is a configuration proxy.config accepts ...
+    doc = tomllib.loads(config_file.read_text())
+    doc["accounts"]["cam"]["credentials"] = parsed
+    settings = config.parse(doc, "t", KEY_ENV)
+    assert by_access_key(settings.accounts)[credential["access_key"]][1].name == "recorder-2"
+    # ... and pasted at the end of the file, a server takes it: the secret issues a link.
+    pasted = config_file.with_name("pasted.toml")
+    pasted.write_text(config_file.read_text() + "\n" + block)
+    port = toml_port(pasted)
+    argv = [PY, "-m", "proxy", "serve", "--config", str(pasted)]
+    env = {**os.environ, **KEY_ENV}
+    with started(argv, f"http://127.0.0.1:{port}/healthz", pasted.with_suffix(".log"), env):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/storage",
+            headers={
+                "X-Kerberos-Storage-AccessKey": credential["access_key"],
+                "X-Kerberos-Storage-SecretAccessKey": secret,
+                "X-Kerberos-Storage-FileName": "cam/clip.mp4",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert "/api/storage/signed?a=cam&" in json.loads(answer.read())["data"]
+    access_lines = [
+        json.loads(line)
+        for line in pasted.with_suffix(".log").read_text().splitlines()
+        if line.startswith("{") and '"/api/storage"' in line
+    ]
+    assert [(line["account"], line["credential"]) for line in access_lines] == [
+        ("cam", "recorder-2")
+    ]
+
+    # With --config, the account must exist and the name be free.
+    for args, message in (
+        (["--account", "cam", "--name", "recorder-2"], "already has a credential 'recorder-2'"),
+        (["--account", "nobody", "--name", "x"], "no account 'nobody'"),
+    ):
+        refused = run("credential", "new", "--config", str(pasted), *args, env=KEY_ENV)
+        assert refused.returncode == 2
+        assert message in refused.stderr
+        assert refused.stdout == ""
+    args = ["--config", str(pasted), "--account", "cam", "--name", "n2"]
+    fresh = run("credential", "new", *args, env=KEY_ENV)
+    assert fresh.returncode == 0, fresh.stderr
+    bad_name = run("credential", "new", "--account", "cam", "--name", "two words")
+    assert bad_name.returncode == 2
+    assert "--name: names are 1-64 characters" in bad_name.stderr

@@ -20,9 +20,11 @@ from proxy.accounts import hash_secret
 from proxy.app import create_app, reload_config
 from proxy.links.query import parse_query
 from proxy.links.signing import Signer
+from proxy.links.tokens import TOKEN_PATH, TokenClaims, parse_token
+from proxy.state import LIVE
 from tests.conftest import MotoServer
 from tests.support import toml
-from tests.support.proxyapp import KEY, OLD_KEY, Clock, make_settings
+from tests.support.proxyapp import KEY, OLD_KEY, Clock, Links, make_settings
 
 NEW_KEY = "new-signing-key-0123456789abcdef0123456789ab"
 BODY = b"recorded video bytes " * 500
@@ -388,3 +390,101 @@ async def test_a_deeply_nested_body_is_a_400(issuer: Issuer) -> None:
     resp = await issuer.bulk(b"[" * 200_000 + b"]" * 200_000)
     assert resp.status == 400
     assert "nested too deeply" in (await resp.json())["data"]
+
+
+async def test_each_credential_is_added_rotated_and_disabled_alone_by_a_reload(
+    issuer: Issuer,
+) -> None:
+    recorder, portal = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    doc = json.loads(json.dumps(issuer.doc))
+    doc["accounts"]["cam"]["credentials"] = [
+        {"name": "recorder", "access_key": "AKREC", "secret_hash": hash_secret(recorder)},
+        {"name": "portal", "access_key": "AKPORTAL", "secret_hash": hash_secret(portal)},
+    ]
+    await issuer.reload(doc)  # added: the account's own pair goes on working beside them
+
+    async def status(access: str, secret: str) -> tuple[int, Any]:
+        resp = await issuer.one("cam/a.mp4", **issuer.creds(access, secret))
+        return resp.status, await resp.json()
+
+    issued = {}
+    for access, secret in (("AKCAM", SECRET), ("AKREC", recorder), ("AKPORTAL", portal)):
+        code, body = await status(access, secret)  # each one verified, so now remembered
+        assert code == 200, body
+        issued[access] = body["data"]
+
+    doc["accounts"]["cam"]["credentials"][0]["enabled"] = False
+    await issuer.reload(doc)
+    disabled = {"data": "the credential is disabled", "error": "unauthorized"}
+    assert await status("AKREC", recorder) == (401, disabled)  # remembered, refused all the same
+    bulk = await issuer.bulk([{"filename": "cam/a.mp4"}], **issuer.creds("AKREC", recorder))
+    assert (bulk.status, await bulk.json()) == (401, disabled)
+    assert (await status("AKPORTAL", portal))[0] == 200
+    assert (await status("AKCAM", SECRET))[0] == 200
+    # A link names its account, not the credential that issued it: it still serves.
+    assert (await issuer.fetch(issued["AKREC"])).status == 200
+
+    rotated = secrets.token_urlsafe(24)
+    doc["accounts"]["cam"]["credentials"][1]["secret_hash"] = hash_secret(rotated)
+    await issuer.reload(doc)  # the portal's new secret; its old one was remembered
+    assert await status("AKPORTAL", portal) == (
+        401,
+        {"data": "invalid credentials", "error": "unauthorized"},
+    )
+    assert (await status("AKPORTAL", rotated))[0] == 200
+    assert (await status("AKCAM", SECRET))[0] == 200
+    assert await status("AKREC", recorder) == (401, disabled)
+
+
+async def test_named_keys_rotate_in_two_steps_and_dropping_an_id_revokes_its_tokens(
+    issuer: Issuer,
+) -> None:
+    def token_of(url: str) -> TokenClaims:
+        token = urlsplit(url).path.removeprefix(f"{TOKEN_PATH}/").split("/", 1)[0]
+        return parse_token(token, issuer.client.app[LIVE].current.signer).claims
+
+    async def fetch(path: str) -> int:
+        return (await issuer.client.get(urlsplit(path).path)).status
+
+    async def folder_link() -> str:
+        resp = await issuer.one("cam/", **{"X-Kerberos-Storage-Scope": "prefix"})
+        assert resp.status == 200
+        return str((await resp.json())["data"])
+
+    doc = json.loads(json.dumps(issuer.doc))
+    doc["signing"] |= {"key_id": "2026-06", "previous_keys": [{"id": "2025-12", "key": OLD_KEY}]}
+    await issuer.reload(doc)
+    current = await folder_link()
+    assert token_of(current).key_id == "2026-06"  # issued links name the key that signed them
+    old = Links(OLD_KEY)
+    by_old = old.token_path(old.token("cam", "disk", folder="cam/", key_id="2025-12"), "cam/a.mp4")
+    lying = old.token_path(old.token("cam", "disk", folder="cam/", key_id="2026-06"), "cam/a.mp4")
+    section_1 = old.path("cam", "disk", "cam/a.mp4", int(issuer.clock.now) + 600)
+    assert await fetch(current + "a.mp4") == 200
+    assert await fetch(by_old) == 200
+    assert await fetch(lying) == 403  # signed by 2025-12, claiming 2026-06: only 2026-06 is tried
+    assert (await issuer.fetch(section_1)).status == 200
+
+    # Rollout 1: the next key is accepted everywhere; rollout 2: it signs, the last one stays.
+    doc["signing"]["previous_keys"].append({"id": "2026-12", "key": NEW_KEY})
+    await issuer.reload(doc)
+    assert token_of(await folder_link()).key_id == "2026-06"
+    doc["signing"] |= {"key": NEW_KEY, "key_id": "2026-12"}
+    doc["signing"]["previous_keys"] = [
+        {"id": "2026-06", "key": KEY},
+        {"id": "2025-12", "key": OLD_KEY},
+    ]
+    await issuer.reload(doc)
+    assert token_of(await folder_link()).key_id == "2026-12"
+    assert await fetch(current + "a.mp4") == 200
+
+    # The key 2025-12 stays, unnamed: every token naming it dies at once; §1 links live on.
+    doc["signing"]["previous_keys"] = [{"id": "2026-06", "key": KEY}, OLD_KEY]
+    await issuer.reload(doc)
+    refused = await issuer.client.get(urlsplit(by_old).path)
+    assert (refused.status, (await refused.json())["error"]) == (403, "invalid_signature")
+    assert (await issuer.fetch(section_1)).status == 200
+    assert await fetch(current + "a.mp4") == 200
+    doc["signing"]["previous_keys"] = [OLD_KEY]  # and 2026-06 goes: its tokens too
+    await issuer.reload(doc)
+    assert await fetch(current + "a.mp4") == 403

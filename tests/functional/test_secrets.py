@@ -24,6 +24,7 @@ from tests.conftest import MotoServer
 from tests.support import toml
 from tests.support.procs import free_port, started
 from tests.support.proxyapp import NOW, Links
+from tests.support.serving import media_doc, proxy_process
 
 
 async def test_no_secret_in_any_log_or_response(tmp_path: Path, moto: MotoServer) -> None:
@@ -199,3 +200,68 @@ def _urls(text: str) -> list[str]:
         if "/api/storage/signed?" in piece:
             found.append(piece)
     return found
+
+
+async def test_the_access_log_names_the_account_and_credential_of_each_issuing_request(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "media"
+    (root / "cam").mkdir(parents=True)
+    (root / "cam" / "clip.mp4").write_bytes(b"clip")
+    recorder, portal, retired = (secrets.token_urlsafe(24) for _ in range(3))
+    doc = media_doc(root, access_log=True)
+    doc["accounts"]["cam"]["credentials"] = [
+        {"name": "recorder", "access_key": "AKREC", "secret_hash": hash_secret(recorder)},
+        {"name": "portal", "access_key": "AKPORTAL", "secret_hash": hash_secret(portal)},
+        {"name": "retired", "access_key": "AKOLD", "secret_hash": hash_secret(retired)},
+    ]
+    doc["accounts"]["cam"]["credentials"][2]["enabled"] = False
+
+    def creds(access: str, secret: str) -> dict[str, str]:
+        return {
+            "X-Kerberos-Storage-AccessKey": access,
+            "X-Kerberos-Storage-SecretAccessKey": secret,
+            "X-Kerberos-Storage-FileName": "cam/clip.mp4",
+        }
+
+    async def call(session: aiohttp.ClientSession, method: str, url: str, **kw: Any) -> Any:
+        async with session.request(method, url, **kw) as resp:
+            body = await resp.read()
+            return resp.status, json.loads(body) if resp.content_type.endswith("json") else body
+
+    bulk = json.dumps([{"filename": "cam/clip.mp4"}])
+    with proxy_process(tmp_path, doc) as p:
+        async with aiohttp.ClientSession(p.base) as s:
+            status, body = await call(s, "GET", "/api/storage", headers=creds("AKREC", recorder))
+            assert status == 200
+            link = body["data"]
+            many = await call(
+                s, "POST", "/api/storage/bulk", data=bulk, headers=creds("AKPORTAL", portal)
+            )
+            assert many[0] == 200
+            assert (await call(s, "GET", "/api/storage", headers=creds("AKREC", portal)))[0] == 401
+            status, body = await call(s, "GET", "/api/storage", headers=creds("AKOLD", retired))
+            assert (status, body["data"]) == (401, "the credential is disabled")
+            assert await call(s, "GET", link.removeprefix(p.base)) == (200, b"clip")
+        lines: list[dict[str, Any]] = []
+        for _ in range(100):  # each line is written once its answer is out: bounded wait
+            lines = [
+                json.loads(line)
+                for line in p.log_text().splitlines()
+                if line.startswith("{") and '"/healthz"' not in line
+            ]
+            if len(lines) >= 5:
+                break
+            await asyncio.sleep(0.05)
+    seen = [(line["route"], line["status"], line["account"], line["credential"]) for line in lines]
+    assert seen == [
+        ("/api/storage", 200, "cam", "recorder"),
+        ("/api/storage/bulk", 200, "cam", "portal"),
+        ("/api/storage", 401, None, None),  # nobody is named by a secret that did not verify
+        ("/api/storage", 401, "cam", "retired"),  # it did: a system still calling with it
+        ("/api/storage/signed", 200, "cam", None),  # a link names its account only
+    ]
+    logs = p.log_text()
+    hashes = [c["secret_hash"] for c in doc["accounts"]["cam"]["credentials"]]
+    for value in (recorder, portal, retired, *hashes):
+        assert value not in logs

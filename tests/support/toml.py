@@ -1,4 +1,5 @@
-"""A tiny TOML writer for the configs the tests build (tables of scalars and lists)."""
+"""A tiny TOML writer for the configs the tests build (tables of scalars and lists; a table
+inside a list is written inline)."""
 
 from __future__ import annotations
 
@@ -41,4 +42,6 @@ def _value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} as TOML")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
-from proxy.accounts import check_secret_hash, hash_secret, verify_secret
+from proxy.accounts import (
+    check_secret_hash,
+    credential_toml,
+    hash_secret,
+    new_credential,
+    verify_secret,
+)
 from proxy.ratelimit import FailureWindow
 
 
@@ -106,3 +113,27 @@ async def test_oversized_access_keys_are_refused_and_not_tracked() -> None:
         assert all(len(key) == 32 for key in auth.by_key._failures)  # digests, not raw keys
     finally:
         auth.close()
+
+
+@pytest.mark.parametrize("account", ["cam", "cam.2", 'a "quoted" näme', "tab\\slash"])
+def test_a_new_credential_is_a_block_toml_reads_back(account: str) -> None:
+    import tomllib
+
+    credential, secret = new_credential("nvr-1")
+    assert re.fullmatch(r"AK[A-Z2-7]{20}", credential.access_key)
+    assert verify_secret(credential.secret_hash, secret)
+    block = credential_toml(account, credential)
+    assert secret not in block
+    assert tomllib.loads(block) == {
+        "accounts": {
+            account: {
+                "credentials": [
+                    {
+                        "name": "nvr-1",
+                        "access_key": credential.access_key,
+                        "secret_hash": credential.secret_hash,
+                    }
+                ]
+            }
+        }
+    }

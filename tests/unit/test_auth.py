@@ -6,21 +6,30 @@ Hashes are cheap here (scrypt N=16): the rules under test do not depend on the c
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
-from proxy.accounts import Account, hash_secret
+from proxy.accounts import Account, Credential, by_access_key, hash_secret
 from proxy.auth import Authenticator
-from proxy.errors import BadRequest, TooManyRequests, Unauthorized
+from proxy.errors import BadRequest, Disabled, TooManyRequests, Unauthorized
 from proxy.ratelimit import RecentSet
 
 LIMIT = 3
 WINDOW = 300
 SECRET_A, SECRET_B = "secret-of-a", "secret-of-b"
-ACCOUNTS = {
-    "AKA": Account("a", ("disk",), "a/", access_key="AKA", secret_hash=hash_secret(SECRET_A, n=16)),
-    "AKB": Account("b", ("disk",), "b/", access_key="AKB", secret_hash=hash_secret(SECRET_B, n=16)),
-}
+
+
+def account(name: str, *credentials: Credential, enabled: bool = True) -> Account:
+    return Account(name, ("disk",), f"{name}/", enabled=enabled, credentials=credentials)
+
+
+ACCOUNTS = by_access_key(
+    {
+        "a": account("a", Credential("default", "AKA", hash_secret(SECRET_A, n=16))),
+        "b": account("b", Credential("default", "AKB", hash_secret(SECRET_B, n=16))),
+    }
+)
 ATTACKER, TENANT_B, ELSEWHERE = "203.0.113.66", "198.51.100.2", "198.51.100.9"
 
 
@@ -32,7 +41,8 @@ async def auth() -> AsyncIterator[Authenticator]:
 
 
 async def login(auth: Authenticator, key: str | None, secret: str | None, client: str, t: float):
-    return await auth.authenticate(ACCOUNTS, key, secret, client, now=t)
+    account, _ = await auth.authenticate(ACCOUNTS, key, secret, client, now=t)
+    return account
 
 
 async def test_no_credentials_and_bad_bytes_count_against_the_address_only(
@@ -119,3 +129,44 @@ def test_recent_set_expires_and_is_bounded() -> None:
     assert len(recent) == 3
     assert not recent.contains(b"x", 22)  # the least recently added went first
     assert all(recent.contains(item, 22) for item in (b"w", b"y", b"z"))
+
+
+SECRET_REC, SECRET_PORTAL = "secret-of-the-recorder", "secret-of-the-portal"
+RECORDER = Credential("recorder", "AKREC", hash_secret(SECRET_REC, n=16))
+PORTAL = Credential("portal", "AKPORTAL", hash_secret(SECRET_PORTAL, n=16))
+
+
+async def test_each_credential_of_an_account_is_checked_against_its_own_hash(
+    auth: Authenticator,
+) -> None:
+    keys = by_access_key({"cam": account("cam", RECORDER, PORTAL)})
+    cam, recorder = await auth.authenticate(keys, "AKREC", SECRET_REC, TENANT_B, now=1)
+    assert (cam.name, recorder) == ("cam", RECORDER)
+    assert (await auth.authenticate(keys, "AKPORTAL", SECRET_PORTAL, TENANT_B, now=2))[1] == PORTAL
+    with pytest.raises(Unauthorized, match="invalid credentials"):  # the other one's secret
+        await auth.authenticate(keys, "AKREC", SECRET_PORTAL, ELSEWHERE, now=3)
+
+
+async def test_disabling_one_credential_refuses_it_at_once_even_when_remembered(
+    auth: Authenticator,
+) -> None:
+    before = by_access_key({"cam": account("cam", RECORDER, PORTAL)})
+    assert (await auth.authenticate(before, "AKREC", SECRET_REC, TENANT_B, now=0))[1] == RECORDER
+    # A reload disables the recorder's credential only; its hash is unchanged, so the
+    # secret is still remembered: the enabled flag is looked at after that, every time.
+    after = by_access_key({"cam": account("cam", replace(RECORDER, enabled=False), PORTAL)})
+    with pytest.raises(Disabled, match="the credential is disabled") as refused:
+        await auth.authenticate(after, "AKREC", SECRET_REC, TENANT_B, now=1)
+    assert (refused.value.account, refused.value.credential) == ("cam", "recorder")
+    assert (await auth.authenticate(after, "AKPORTAL", SECRET_PORTAL, TENANT_B, now=2))[1] == PORTAL
+    # Only the right secret learns that a credential is disabled.
+    with pytest.raises(Unauthorized, match="invalid credentials") as guessed:
+        await auth.authenticate(after, "AKREC", "a guess", ELSEWHERE, now=3)
+    assert not isinstance(guessed.value, Disabled)
+    # A disabled account says so, whatever its credentials' own flags.
+    off = by_access_key(
+        {"cam": account("cam", replace(RECORDER, enabled=False), PORTAL, enabled=False)}
+    )
+    for key, secret in (("AKREC", SECRET_REC), ("AKPORTAL", SECRET_PORTAL)):
+        with pytest.raises(Disabled, match="the account is disabled"):
+            await auth.authenticate(off, key, secret, TENANT_B, now=4)

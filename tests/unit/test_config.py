@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from proxy import config
-from proxy.errors import ConfigError
+from proxy import config, sealing
+from proxy.accounts import by_access_key, hash_secret
+from proxy.errors import ConfigError, InvalidSignature
+from proxy.links.signing import Signer
+from proxy.links.tokens import TokenClaims, make_token, parse_token
 
 KEY = "k" * 32
 
@@ -167,3 +171,166 @@ def test_s3_regions_are_checked_at_load(tmp_path: Path, region: str) -> None:
     d["providers"]["s3"]["region"] = region
     with pytest.raises(ConfigError, match=r"providers\.s3\.region"):
         config.parse(d, "t", {})
+
+
+OLD = "o" * 40
+OLDER = "p" * 40
+HASH = hash_secret("a secret", n=16)
+
+
+def test_named_signing_keys_reach_the_signer(tmp_path: Path) -> None:
+    d = doc(tmp_path, key_id="2026-06", previous_keys=[{"id": "2025-12", "key": OLD}, OLDER])
+    s = config.parse(d, "t", {})
+    assert s.signing.key_id == "2026-06"
+    assert [(old.id, old.key) for old in s.signing.previous_keys] == [
+        ("2025-12", OLD.encode()),
+        (None, OLDER.encode()),  # a plain string: unnamed, as before
+    ]
+    assert OLD not in repr(s)
+    signer = s.signing.signer()
+    assert signer.key_id == "2026-06"
+    claims = TokenClaims("cam", "disk", 1_900_000_000, file="cam/x.mp4")
+    by_old = make_token(replace(claims, key_id="2025-12"), Signer(OLD.encode()))
+    assert parse_token(by_old, signer).claims.key_id == "2025-12"
+    by_older = make_token(replace(claims, key_id="2025-06"), Signer(OLDER.encode()))
+    with pytest.raises(InvalidSignature):  # its key is configured, but under no id
+        parse_token(by_older, signer)
+    assert config.parse(doc(tmp_path), "t", {}).signing.signer().key_id is None
+    # VAULT_URL_SIGNING_KEY_ID names the key VAULT_URL_SIGNING_KEY sets; empty: unnamed.
+    named = {"VAULT_URL_SIGNING_KEY": "v" * 32, "VAULT_URL_SIGNING_KEY_ID": "2026-07"}
+    assert config.parse(d, "t", named).signing.signer().key_id == "2026-07"
+    unnamed = {"VAULT_URL_SIGNING_KEY_ID": ""}
+    assert config.parse(d, "t", unnamed).signing.key_id is None
+
+
+PREVIOUS = "signing.previous_keys"
+
+
+@pytest.mark.parametrize(
+    ("signing", "environ", "problem"),
+    [
+        ({"key_id": "no spaces"}, {}, "signing.key_id"),
+        ({"key_id": "k" * 33}, {}, "signing.key_id"),
+        ({}, {"VAULT_URL_SIGNING_KEY_ID": "bad/id"}, "VAULT_URL_SIGNING_KEY_ID"),
+        ({"previous_keys": [{"id": "a", "key": "short-secret-value"}]}, {}, f"{PREVIOUS}[0].key"),
+        ({"previous_keys": [{"id": "a"}]}, {}, f"{PREVIOUS}[0].key"),
+        ({"previous_keys": [{"key": OLD}, {"id": "ü", "key": OLDER}]}, {}, f"{PREVIOUS}[1].id"),
+        ({"key_id": "k1", "previous_keys": [{"id": "k1", "key": OLD}]}, {}, f"{PREVIOUS}[0].id"),
+        (
+            {"previous_keys": [{"id": "o", "key": OLD}, {"id": "o", "key": OLDER}]},
+            {},
+            f"{PREVIOUS}[1].id",
+        ),
+        ({"previous_keys": [{"id": "o", "key": OLD, "kid": "x"}]}, {}, f"{PREVIOUS}[0].kid"),
+        ({"previous_keys": [{"id": "o", "key": "env:UNSET_KEY"}]}, {}, f"{PREVIOUS}[0].key"),
+        ({"previous_keys": [OLD, 3]}, {}, f"{PREVIOUS}[1]"),
+        ({"previous_keys": OLD}, {}, PREVIOUS),
+    ],
+)
+def test_named_key_problems_name_their_key(
+    tmp_path: Path, signing: dict[str, Any], environ: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.parse(doc(tmp_path, **signing), "file.toml", environ)
+    assert problem in [key for key, _ in info.value.problems], info.value.problems
+    assert "short-secret-value" not in str(info.value)
+
+
+def test_a_sealed_key_in_a_table_opens_for_that_key_only(tmp_path: Path) -> None:
+    master = {"PROXY_MASTER_KEY": "m" * 40}
+    sealed = sealing.seal(OLD, "signing.previous_keys.key", master["PROXY_MASTER_KEY"])
+    d = doc(tmp_path, previous_keys=[OLDER, {"id": "o", "key": sealed}])
+    assert config.parse(d, "t", master).signing.previous_keys[1].key == OLD.encode()
+    # The same value sealed for the id beside it, or for the plain list items, does not open.
+    for field in ("signing.previous_keys.id", "signing.previous_keys"):
+        other = sealing.seal(OLD, field, master["PROXY_MASTER_KEY"])
+        d = doc(tmp_path, previous_keys=[OLDER, {"id": "o", "key": other}])
+        with pytest.raises(ConfigError) as info:
+            config.parse(d, "t", master)
+        assert [key for key, _ in info.value.problems] == ["signing.previous_keys[1].key"]
+
+
+def credentials_doc(tmp_path: Path, *credentials: dict[str, Any], **cam: Any) -> dict[str, Any]:
+    d = doc(tmp_path)
+    d["accounts"]["cam"].update(cam, credentials=list(credentials))
+    d["accounts"]["b"] = {"providers": ["disk"], "access_key": "AKB", "secret_hash": HASH}
+    return d
+
+
+def test_an_account_has_several_credentials_beside_its_own_pair(tmp_path: Path) -> None:
+    d = credentials_doc(
+        tmp_path,
+        {"name": "recorder", "access_key": "AKREC", "secret_hash": HASH},
+        {"name": "portal.v2", "access_key": "AKPORTAL", "secret_hash": HASH, "enabled": False},
+        access_key="AKCAM",
+        secret_hash=HASH,
+    )
+    s = config.parse(d, "t", {})
+    cam = s.accounts["cam"]
+    assert [(c.name, c.access_key, c.enabled) for c in cam.credentials] == [
+        ("default", "AKCAM", True),  # the account's own access_key / secret_hash
+        ("recorder", "AKREC", True),
+        ("portal.v2", "AKPORTAL", False),
+    ]
+    assert HASH not in repr(cam)
+    keys = by_access_key(s.accounts)
+    assert keys["AKREC"] == (cam, cam.credentials[1])
+    assert keys["AKB"][0].name == "b"
+    assert keys["AKB"][1].name == "default"
+    only_tables = credentials_doc(
+        tmp_path, {"name": "nvr", "access_key": "AKNVR", "secret_hash": HASH}
+    )
+    assert [c.name for c in config.parse(only_tables, "t", {}).accounts["cam"].credentials] == [
+        "nvr"
+    ]
+    assert config.parse(doc(tmp_path), "t", {}).accounts["cam"].credentials == ()  # links only
+
+
+def cred(name: str = "nvr", access_key: str = "AKNVR", **more: Any) -> dict[str, Any]:
+    return {"name": name, "access_key": access_key, "secret_hash": HASH, **more}
+
+
+CAM = "accounts.cam.credentials"
+OWN_PAIR = {"access_key": "AKCAM", "secret_hash": HASH}
+
+
+@pytest.mark.parametrize(
+    ("credentials", "cam", "problem"),
+    [
+        ([{"access_key": "AKNVR", "secret_hash": HASH}], {}, f"{CAM}[0].name"),
+        ([cred("a name with spaces")], {}, f"{CAM}[0].name"),
+        ([cred("n" * 65)], {}, f"{CAM}[0].name"),
+        ([cred("nvr", "AK1"), cred("nvr", "AK2")], {}, f"{CAM}[1].name"),
+        ([cred("default")], OWN_PAIR, f"{CAM}[0].name"),  # the own pair's name
+        ([cred(secret_hash="scrypt$1$2")], {}, f"{CAM}[0].secret_hash"),
+        ([{"name": "nvr", "secret_hash": HASH}], {}, f"{CAM}[0].access_key"),
+        ([cred(access_key="AK\x00")], {}, f"{CAM}[0].access_key"),
+        ([cred(secret="shh")], {}, f"{CAM}[0].secret"),
+        ([cred(enabled="no")], {}, f"{CAM}[0].enabled"),
+        ([cred(access_key="AKB")], {}, "accounts.b.access_key"),  # the later one is named
+        ([cred("one", "AKSAME"), cred("two", "AKSAME")], {}, f"{CAM}[1].access_key"),
+        ([cred("nvr", "AKCAM")], OWN_PAIR, f"{CAM}[0].access_key"),
+        (["AKNVR"], {}, f"{CAM}[0]"),
+    ],
+)
+def test_credential_problems_name_their_key(
+    tmp_path: Path, credentials: list[Any], cam: dict[str, Any], problem: str
+) -> None:
+    d = credentials_doc(tmp_path, *credentials, **cam)
+    with pytest.raises(ConfigError) as info:
+        config.parse(d, "file.toml", {})
+    assert problem in [key for key, _ in info.value.problems], info.value.problems
+
+
+def test_access_keys_are_unique_across_accounts_and_credentials(tmp_path: Path) -> None:
+    d = credentials_doc(tmp_path, access_key="AKB", secret_hash=HASH)  # b comes later
+    with pytest.raises(ConfigError) as info:
+        config.parse(d, "file.toml", {})
+    assert info.value.problems == [
+        ("accounts.b.access_key", "also used by 'cam' (credential 'default')")
+    ]
+    # [accounts.cam.credentials] (one table, not [[...]]) is a mistake worth naming.
+    d = doc(tmp_path)
+    d["accounts"]["cam"]["credentials"] = cred()
+    with pytest.raises(ConfigError, match=r"accounts\.cam\.credentials: must be a list of tables"):
+        config.parse(d, "file.toml", {})

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from proxy.accounts import Account, hash_secret
+from proxy.accounts import Account, Credential, by_access_key, hash_secret
 from proxy.auth import Authenticator
 from proxy.errors import Unauthorized
 from proxy.links.signing import LinkClaims, Signer
@@ -48,9 +48,8 @@ def test_signature_checks_take_as_long_near_or_far_from_the_right_one() -> None:
 
 async def test_unknown_access_keys_cost_what_known_ones_cost() -> None:
     secret_hash = hash_secret("the-right-secret")
-    accounts = {
-        "AKKNOWN": Account("cam", ("s3",), "cam/", access_key="AKKNOWN", secret_hash=secret_hash)
-    }
+    known_key = Credential("default", "AKKNOWN", secret_hash)
+    accounts = by_access_key({"cam": Account("cam", ("s3",), "cam/", credentials=(known_key,))})
     auth = Authenticator(failures=1_000_000, window=60)
     try:
 

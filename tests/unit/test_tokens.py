@@ -8,9 +8,9 @@ import json
 import pytest
 
 from proxy.errors import BadRequest, InvalidSignature
-from proxy.handlers.tokens import decode_key
+from proxy.links.redaction import redact_signatures
 from proxy.links.signing import Signer
-from proxy.links.tokens import TokenClaims, encode_payload, make_token, parse_token
+from proxy.links.tokens import TokenClaims, decode_key, encode_payload, make_token, parse_token
 from tests.support.proxyapp import KEY, OLD_KEY
 
 SIGNER = Signer(KEY.encode())
@@ -174,3 +174,12 @@ def test_a_key_is_decoded_once_per_segment(raw: str, key: str) -> None:
 def test_a_malformed_key_is_400(raw: str) -> None:
     with pytest.raises(BadRequest):
         decode_key(raw)
+
+
+def test_a_token_links_signature_never_reaches_the_log() -> None:
+    token = VECTORS[1][2]
+    path = f"/api/storage/t/{token}/cam/dir%20with%20space/x.mp4"
+    logged = redact_signatures(path)
+    assert token.split(".")[1] not in logged
+    assert logged.startswith("/api/storage/t/" + token.split(".")[0] + ".")
+    assert logged.endswith("/cam/dir%20with%20space/x.mp4")
