@@ -26,8 +26,10 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-async def _hold(port: int, index: int, head_bytes: int, release: asyncio.Event) -> None:
-    source = f"127.0.0.{2 + index % 200}"
+async def hold_head(
+    port: int, head_bytes: int, release: asyncio.Event, source: str = "127.0.0.1"
+) -> None:
+    """Hold an unfinished head of about ``head_bytes`` open, from ``source``, until ``release``."""
     _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
     line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
@@ -36,6 +38,10 @@ async def _hold(port: int, index: int, head_bytes: int, release: asyncio.Event) 
     await writer.drain()
     await release.wait()
     writer.close()
+
+
+def _source(index: int) -> str:
+    return f"127.0.0.{2 + index % 200}"
 
 
 async def measure(connections: int, head_bytes: int) -> dict[str, float]:
@@ -48,7 +54,7 @@ async def measure(connections: int, head_bytes: int) -> dict[str, float]:
             idle = rss_mib(p.pid)
             release = asyncio.Event()
             holders = [
-                asyncio.ensure_future(_hold(p.port, i, head_bytes, release))
+                asyncio.ensure_future(hold_head(p.port, head_bytes, release, _source(i)))
                 for i in range(connections)
             ]
             await asyncio.sleep(4)

@@ -136,8 +136,41 @@ _LINK_ANSWER = {
 }
 
 
-def document() -> dict[str, Any]:
+def _serving(parameters: list[dict[str, Any]], summary: str) -> dict[str, Any]:
+    """GET, HEAD and OPTIONS of a path that streams one object (§2): §1 and §6 links alike."""
     binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    whole = {"description": "the whole object", "headers": _BODY_HEADERS, "content": binary}
+    part = {"description": "one byte range", "headers": _BODY_HEADERS, "content": binary}
+    return {
+        "parameters": parameters,
+        "get": {
+            "summary": summary,
+            "parameters": _CONDITIONAL_HEADERS,
+            "responses": {
+                "200": whole,
+                "206": part,
+                "304": {"description": "not modified"},
+                **_STREAM_ERRORS,
+            },
+        },
+        "head": {
+            "summary": "The GET answer's status and headers, from metadata only",
+            "parameters": _CONDITIONAL_HEADERS,
+            "responses": {
+                "200": {"description": "the object exists", "headers": _BODY_HEADERS},
+                "206": {"description": "one byte range", "headers": _BODY_HEADERS},
+                "304": {"description": "not modified"},
+                **{code: {"description": a["description"]} for code, a in _STREAM_ERRORS.items()},
+            },
+        },
+        "options": {
+            "summary": "CORS preflight",
+            "responses": {"204": {"description": "allowed methods and headers"}},
+        },
+    }
+
+
+def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -146,44 +179,7 @@ def document() -> dict[str, Any]:
             "description": "The HTTP contract of the shared PROTOCOL.md (v1).",
         },
         "paths": {
-            SIGNED_PATH: {
-                "parameters": _LINK_PARAMS,
-                "get": {
-                    "summary": "Stream the object (Range and conditional requests supported)",
-                    "parameters": _CONDITIONAL_HEADERS,
-                    "responses": {
-                        "200": {
-                            "description": "the whole object",
-                            "headers": _BODY_HEADERS,
-                            "content": binary,
-                        },
-                        "206": {
-                            "description": "one byte range",
-                            "headers": _BODY_HEADERS,
-                            "content": binary,
-                        },
-                        "304": {"description": "not modified"},
-                        **_STREAM_ERRORS,
-                    },
-                },
-                "head": {
-                    "summary": "The GET answer's status and headers, from metadata only",
-                    "parameters": _CONDITIONAL_HEADERS,
-                    "responses": {
-                        "200": {"description": "the object exists", "headers": _BODY_HEADERS},
-                        "206": {"description": "one byte range", "headers": _BODY_HEADERS},
-                        "304": {"description": "not modified"},
-                        **{
-                            code: {"description": a["description"]}
-                            for code, a in _STREAM_ERRORS.items()
-                        },
-                    },
-                },
-                "options": {
-                    "summary": "CORS preflight",
-                    "responses": {"204": {"description": "allowed methods and headers"}},
-                },
-            },
+            SIGNED_PATH: _serving(_LINK_PARAMS, "Stream the object (Range and conditionals)"),
             f"{SIGNED_PATH}/validate": {
                 "get": {
                     "summary": "Describe a link without touching the backend",
@@ -197,36 +193,9 @@ def document() -> dict[str, Any]:
                     },
                 },
             },
-            f"{TOKEN_PATH}/{{token}}/{{key}}": {
-                "parameters": _TOKEN_PARAMS,
-                "get": {
-                    "summary": "Stream an object a §6 token covers (as the §1 link's GET)",
-                    "parameters": _CONDITIONAL_HEADERS,
-                    "responses": {
-                        "200": {"description": "the whole object", "headers": _BODY_HEADERS},
-                        "206": {"description": "one byte range", "headers": _BODY_HEADERS},
-                        "304": {"description": "not modified"},
-                        **_STREAM_ERRORS,
-                    },
-                },
-                "head": {
-                    "summary": "The GET answer's status and headers, from metadata only",
-                    "parameters": _CONDITIONAL_HEADERS,
-                    "responses": {
-                        "200": {"description": "the object exists", "headers": _BODY_HEADERS},
-                        "206": {"description": "one byte range", "headers": _BODY_HEADERS},
-                        "304": {"description": "not modified"},
-                        **{
-                            code: {"description": a["description"]}
-                            for code, a in _STREAM_ERRORS.items()
-                        },
-                    },
-                },
-                "options": {
-                    "summary": "CORS preflight",
-                    "responses": {"204": {"description": "allowed methods and headers"}},
-                },
-            },
+            f"{TOKEN_PATH}/{{token}}/{{key}}": _serving(
+                _TOKEN_PARAMS, "Stream an object a §6 token covers (as a §1 link's GET)"
+            ),
             f"{TOKEN_PATH}/{{token}}/": {
                 "get": {
                     "summary": "Describe a §6 token without touching the backend",

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from benchmarks.heads import hold_head
 from tests.support.proxyapp import NOW, Links
 from tests.support.serving import ProxyProcess, media_doc, proxy_process
 
@@ -240,18 +241,6 @@ async def test_sigterm_cuts_a_stalled_stream_after_the_grace_and_no_later(tmp_pa
     assert "cut 1 request(s) still running after the grace" in log
 
 
-async def _hold_head(port: int, size: int, release: asyncio.Event) -> None:
-    """Hold an unfinished head of about ``size`` bytes open until ``release``."""
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-    line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
-    for _ in range(size // len(line)):
-        writer.write(line)
-    await writer.drain()
-    await release.wait()
-    writer.close()
-
-
 @pytest.mark.slow
 async def test_memory_held_by_unfinished_heads_returns_when_they_close(tmp_path: Path) -> None:
     doc = media_doc(_media(tmp_path), access_log=False)  # heads are held 3 s: within the deadline
@@ -259,7 +248,7 @@ async def test_memory_held_by_unfinished_heads_returns_when_they_close(tmp_path:
         await _normal_get(p)
         idle = _status_kib(p.pid, "VmRSS")
         release = asyncio.Event()
-        holders = [asyncio.ensure_future(_hold_head(p.port, 30_000, release)) for _ in range(800)]
+        holders = [asyncio.ensure_future(hold_head(p.port, 30_000, release)) for _ in range(800)]
         await asyncio.sleep(3)
         held = _status_kib(p.pid, "VmRSS")
         release.set()
