@@ -43,10 +43,11 @@ _EXPOSED = ", ".join(
     )
 )
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-# After an answer that ends its connection, what the client still sends is read and
-# dropped this long (nginx's lingering close: closing at once would reset the connection
-# and could destroy the answer in flight), then the connection is cut.
-_LINGER_SECONDS = 1.0
+# After an answer that ends its connection (here, or proxy.server's refusals before any
+# request), what the client still sends is read and dropped this long (nginx's lingering
+# close: closing at once would reset the connection and could destroy the answer in flight),
+# then the connection is cut.
+LINGER_SECONDS = 1.0
 # nginx's status for a request whose client closed the connection before the answer: it only
 # ever reaches the access log and the metrics, never a client.
 _CLIENT_CLOSED = 499
@@ -210,7 +211,7 @@ async def _answer_and_close(request: web.Request, response: web.StreamResponse) 
         transport.abort()
         request.content.feed_eof()  # ends aiohttp's own lingering read of the body now
 
-    asyncio.get_running_loop().call_later(_LINGER_SECONDS, cut)
+    asyncio.get_running_loop().call_later(LINGER_SECONDS, cut)
 
 
 async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:

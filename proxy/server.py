@@ -34,9 +34,10 @@ from typing import Any
 
 from aiohttp import web, web_protocol
 
-from proxy.app import create_app
+from proxy.app import LINGER_SECONDS, create_app
 from proxy.config import Settings
 from proxy.metrics import Metrics
+from proxy.parser_errors import SERVER
 from proxy.state import METRICS
 from proxy.telemetry import AccessLogger
 
@@ -45,10 +46,8 @@ log = logging.getLogger("proxy")
 _REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Busy"}
 # What the cut after the grace period may still take (closing sockets, backend pools).
 _CUT_SECONDS = 0.5
-# After a refusal the client may still be sending: closing now would reset the connection
-# and destroy the answer in flight, so its bytes are read and dropped for this long at most
-# (nginx's lingering close), then it is cut.
-_LINGER_SECONDS = 1.0
+# After a refusal the client may still be sending: its bytes are read and dropped for
+# LINGER_SECONDS (proxy.app's, the same lingering close) or this many bytes, then it is cut.
 _LINGER_BYTES = 1 << 20
 # After this many connections closed since the last look, freed heap goes back to the
 # system: without it, glibc keeps an attack's peak resident long after the attack ended.
@@ -75,7 +74,7 @@ def raw_answer(status: int, code: str, message: str) -> bytes:
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n"
         "X-Content-Type-Options: nosniff\r\n"
-        "Server: proxy\r\n\r\n"
+        f"Server: {SERVER}\r\n\r\n"
     )
     return head.encode() + body
 
@@ -164,7 +163,7 @@ class GuardedHandler(web_protocol.RequestHandler):
         transport.write(raw_answer(status, code, message))
         if transport.can_write_eof():
             transport.write_eof()
-        self._head_timer = self._loop.call_later(_LINGER_SECONDS, self._cut)
+        self._head_timer = self._loop.call_later(LINGER_SECONDS, self._cut)
 
     def _cut(self) -> None:
         self._stop_head_clock()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Network, IPv6Network
 from urllib.parse import urlsplit
 
 from proxy.accounts import Account
@@ -26,14 +25,15 @@ from proxy.fields import (
     tables,
     ttl,
 )
+from proxy.http import names
+from proxy.http.forwarded import IPNetwork
 from proxy.links.signing import MIN_KEY_BYTES, Signer
 from proxy.links.tokens import check_key_id
 from proxy.storage import ProviderSettings
 
 # Ten years: far below what a 12-digit `e` can hold, whatever the clock says.
 MAX_LINK_SECONDS = 10 * 365 * 86400
-FORWARDED_HEADERS = ("X-Forwarded-For", "Forwarded")
-IPNetwork = IPv4Network | IPv6Network
+FORWARDED_HEADERS = (names.X_FORWARDED_FOR, names.FORWARDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ class ServerSettings:
     # Peers whose forwarded_header is believed.
     trusted_proxies: tuple[IPNetwork, ...] = field(default=(), metadata=networks())
     forwarded_header: str = field(
-        default="X-Forwarded-For", metadata=choice(FORWARDED_HEADERS, ignore_case=True)
+        default=names.X_FORWARDED_FOR, metadata=choice(FORWARDED_HEADERS, ignore_case=True)
     )
     keepalive_timeout: float = field(default=75.0, metadata=seconds())
     # SIGTERM: in-flight requests get this long to finish.
