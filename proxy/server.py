@@ -242,6 +242,8 @@ class GuardedServer(web.Server):
         (aiohttp's own waits ``timeout`` for the requests and then ``timeout`` again for
         the cancelled ones: twice the grace a pod was given.)
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout or 0.0)
         tasks = [h._task_handler for h in self._connections if h._task_handler is not None]
         running = [t for t in tasks if not t.done()]
         if running:
@@ -250,10 +252,22 @@ class GuardedServer(web.Server):
         for h, transport in list(self._connections.items()):
             if h._task_handler is not None and not h._task_handler.done():
                 h._task_handler.cancel()
-            transport.abort()
+                transport.abort()
         if left:
             log.warning("shutdown: cut %d request(s) still running after the grace", len(left))
             await asyncio.wait(left, timeout=_CUT_SECONDS)
+        # A finished answer's last bytes may still wait in its transport, which is closing
+        # (flushing) already: they get what is left of the grace, then are cut too.
+        flush_until = max(deadline, loop.time() + 0.05)
+        while self._connections and loop.time() < flush_until:
+            if all(
+                t.is_closing() and t.get_write_buffer_size() == 0
+                for t in self._connections.values()
+            ):
+                break
+            await asyncio.sleep(0.05)
+        for transport in list(self._connections.values()):
+            transport.abort()
         self._connections.clear()
 
 
