@@ -17,20 +17,21 @@ from proxy import config, parser_errors
 from proxy.auth import Authenticator
 from proxy.config import Settings
 from proxy.errors import ConfigError, ProxyError
-from proxy.handlers import issue, ops, serving, signed, tokens
+from proxy.handlers import issue, ops, serving, signed, timeline, tokens
 from proxy.http import names
 from proxy.links.query import SIGNED_PATH
-from proxy.links.tokens import TOKEN_PATH
+from proxy.links.tokens import TIMELINE_PATH, TOKEN_PATH
 from proxy.metrics import Metrics
 from proxy.readiness import Readiness
 from proxy.runtime import Live, build_runtime
-from proxy.state import AUTH, CLOCK, LIVE, METRICS, READINESS, RELAY, REQUEST_ID
+from proxy.state import AUTH, CLOCK, LIVE, METRICS, READINESS, RELAY, REQUEST_ID, TIMELINES
 from proxy.streaming import Relay
 from proxy.telemetry import count_answer, logged_target, take_request_id
+from proxy.timeline.index import IndexCache
 
 log = logging.getLogger("proxy")
 # The public endpoints (the link is the capability): CORS on every answer, errors too.
-_PUBLIC = (SIGNED_PATH, TOKEN_PATH + "/")
+_PUBLIC = (SIGNED_PATH, TOKEN_PATH + "/", TIMELINE_PATH + "/")
 
 # The answer headers a page on another origin may read.
 _EXPOSED = ", ".join(
@@ -42,6 +43,7 @@ _EXPOSED = ", ".join(
         names.LAST_MODIFIED,
     )
 )
+_EXPOSED_TIMELINE = f"{_EXPOSED}, {timeline.SKIPPED}"
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 # After an answer that ends its connection (here, or proxy.server's refusals before any
 # request), what the client still sends is read and dropped this long (nginx's lingering
@@ -67,6 +69,7 @@ def create_app(
     app[RELAY] = Relay(app[METRICS])
     app[READINESS] = Readiness()
     app[CLOCK] = clock
+    app[TIMELINES] = IndexCache()
     app[AUTH] = Authenticator(settings.issuing.auth_failures, settings.issuing.auth_window)
     app.cleanup_ctx.append(_runtime(settings))
     if reload_from is not None:
@@ -80,6 +83,9 @@ def create_app(
     app.router.add_get(f"{TOKEN_PATH}/{{token}}/", tokens.validate_token)
     app.router.add_get(f"{TOKEN_PATH}/{{token}}/{{key:.+}}", tokens.stream_token)  # and HEAD
     app.router.add_route("OPTIONS", f"{TOKEN_PATH}/{{token}}/{{key:.*}}", serving.preflight)
+    app.router.add_get(f"{TIMELINE_PATH}/{{name}}", timeline.timeline)  # and HEAD
+    app.router.add_route("OPTIONS", f"{TIMELINE_PATH}/{{name}}", serving.preflight)
+    app.router.add_post(TIMELINE_PATH, issue.issue_timeline)
     app.router.add_get("/api/storage", issue.issue_one)
     app.router.add_post("/api/storage/bulk", issue.issue_bulk)
     app.router.add_get("/healthz", ops.healthz)
@@ -232,4 +238,5 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
         response.headers.add(names.VARY, names.ORIGIN)
         if origin in allowed:
             response.headers[names.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
-    response.headers[names.ACCESS_CONTROL_EXPOSE_HEADERS] = _EXPOSED
+    exposed = _EXPOSED_TIMELINE if request.path.startswith(TIMELINE_PATH) else _EXPOSED
+    response.headers[names.ACCESS_CONTROL_EXPOSE_HEADERS] = exposed

@@ -18,13 +18,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from proxy import config, demo, sealing, server, supervisor
-from proxy.accounts import check_credential_name, credential_toml, hash_secret, new_credential
+from proxy.accounts import (
+    Account,
+    check_credential_name,
+    credential_toml,
+    hash_secret,
+    new_credential,
+)
 from proxy.errors import ConfigError, OutOfScope, ProxyError
 from proxy.http.names import ACCESS_KEY, SECRET_ACCESS_KEY
-from proxy.links.issuing import LinkRequest, grant, signed_url, token_options
+from proxy.links.issuing import (
+    LinkRequest,
+    grant,
+    signed_url,
+    timeline_link,
+    timeline_window,
+    token_options,
+)
 from proxy.links.query import SIGNED_PATH, parse_query
 from proxy.links.signing import Signer
-from proxy.links.tokens import TOKEN_PATH, decode_key, parse_token
+from proxy.links.tokens import TIMELINE_PATH, TOKEN_PATH, decode_key, parse_token
 from proxy.links.verify import token_report, validation_report
 from proxy.readiness import check_providers
 from proxy.telemetry import install_log_filters
@@ -72,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     what = sign.add_mutually_exclusive_group(required=True)
     what.add_argument("--file", help="object key, inside the account's prefix")
     what.add_argument("--prefix", help="a folder (ending with /): a token link for all below it")
+    what.add_argument(
+        "--timeline", metavar="PREFIX", help="a folder's recordings as one HLS playlist (§7)"
+    )
+    sign.add_argument("--start", help="with --timeline: Unix seconds, the first recording's")
+    sign.add_argument("--end", help="with --timeline: Unix seconds, after the last recording's")
+    sign.add_argument("--device", help="with --timeline: only this camera's recordings")
     sign.add_argument("--not-before", help="Unix seconds: a token link not valid before then")
     sign.add_argument(
         "--download",
@@ -183,6 +202,11 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def _sign(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = _settings(args.config, environ)
+    if args.timeline:
+        print(_timeline_url(settings, args))
+        return 0
+    if args.start or args.end or args.device:
+        raise UsageError("--start, --end and --device go with --timeline")
     try:
         options = token_options(
             "prefix" if args.prefix else None,
@@ -197,6 +221,39 @@ def _sign(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _timeline_url(settings: config.Settings, args: argparse.Namespace) -> str:
+    if args.start is None or args.end is None:
+        raise UsageError("--timeline needs --start and --end (Unix seconds)")
+    if args.not_before or args.download or args.client_ip:
+        raise UsageError("a timeline takes --provider, --device and --expires-in, no other option")
+    account = _signing_account(settings, args.account)
+    try:
+        window = timeline_window(args.start, args.end, args.device)
+        return timeline_link(
+            settings.signing,
+            account,
+            args.timeline,
+            args.provider,
+            args.expires_in,
+            window,
+            settings.signing.signer(),
+            settings.server.public_url,
+            time.time(),
+        )
+    except ProxyError as exc:
+        raise UsageError(exc.message) from None
+
+
+def _signing_account(settings: config.Settings, account_name: str) -> Account:
+    account = settings.accounts.get(account_name)
+    if account is None:
+        raise UsageError(f"no account {account_name!r} in {settings.source}")
+    if not account.enabled:
+        # Its link would only ever be refused (403 revoked), so make none.
+        raise UsageError(f"account {account_name!r} is disabled in {settings.source}")
+    return account
+
+
 def _signed_url(
     settings: config.Settings,
     account_name: str,
@@ -205,12 +262,7 @@ def _signed_url(
     expires_in: str | None,
     **options: Any,
 ) -> str:
-    account = settings.accounts.get(account_name)
-    if account is None:
-        raise UsageError(f"no account {account_name!r} in {settings.source}")
-    if not account.enabled:
-        # Its link would only ever be refused (403 revoked), so make none.
-        raise UsageError(f"account {account_name!r} is disabled in {settings.source}")
+    account = _signing_account(settings, account_name)
     wanted = LinkRequest(filename, provider, expires_in, **options)
     try:
         granted = grant(settings.signing, account, wanted, time.time(), expiry_field="--expires-in")
@@ -228,6 +280,9 @@ def _verify(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
         if f"{TOKEN_PATH}/" in parts.path:
             report = _token_report(parts.path, signer, settings)
+        elif f"{TIMELINE_PATH}/" in parts.path:
+            token = parts.path.rsplit("/", 1)[1].rpartition(".")[0]
+            report = token_report(token, signer, settings.accounts, time.time(), client=None)
         elif parts.path.endswith(SIGNED_PATH):
             query = parse_query(parts.query)
             report = validation_report(query, signer, settings.accounts, time.time())

@@ -11,6 +11,7 @@ from proxy.metrics import Metrics
 from proxy.readiness import Readiness
 from proxy.runtime import Live
 from proxy.streaming import Relay
+from proxy.timeline.index import IndexCache
 
 # The configuration, keys and backends in force; see proxy.runtime.
 LIVE = web.AppKey("live", Live)
@@ -24,6 +25,8 @@ METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
 # This process's body relay (and its count of open streams).
 RELAY = web.AppKey("relay", Relay)
+# This process's timeline fragment indexes, by (provider, key, ETag).
+TIMELINES = web.AppKey("timelines", IndexCache)
 
 # What a request's telemetry knows about it (see proxy.telemetry).
 REQUEST_ID = web.RequestKey("request_id", str)

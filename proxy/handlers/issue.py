@@ -26,7 +26,14 @@ from proxy.accounts import Account
 from proxy.errors import BadRequest, Disabled, PayloadTooLarge, ProxyError, RequestTimeout
 from proxy.http import names
 from proxy.http.text import header_text
-from proxy.links.issuing import LinkRequest, grant, link_url, token_options
+from proxy.links.issuing import (
+    LinkRequest,
+    grant,
+    link_url,
+    timeline_link,
+    timeline_window,
+    token_options,
+)
 from proxy.runtime import Runtime
 from proxy.state import AUTH, CLOCK, CREDENTIAL, LINK_ACCOUNT, LIVE
 from proxy.telemetry import client_of
@@ -72,6 +79,41 @@ async def issue_bulk(request: web.Request) -> web.Response:
                 raise
     # A JSON string inside JSON: Vault answers this way and its clients parse twice.
     return web.json_response({"data": json.dumps(urls, ensure_ascii=False)})
+
+
+_TIMELINE_FIELDS = frozenset({"prefix", "provider", "device", "start", "end", "uriExpiryTime"})
+
+
+async def issue_timeline(request: web.Request) -> web.Response:
+    """POST /api/storage/timeline: ``{"data": "<playlist URL>"}`` (§7)."""
+    async with request.app[LIVE].use() as rt:
+        account = await _authenticate(request, rt)
+        limits = rt.settings.issuing
+        body = await _read_body(request, limits.max_body_bytes, rt.settings.server.body_timeout)
+        doc = _json(body)
+        if not isinstance(doc, dict):
+            raise BadRequest("the body must be a JSON object {prefix, start, end, ...}")
+        unknown = set(doc) - _TIMELINE_FIELDS
+        if unknown:
+            raise BadRequest(f"unknown field {sorted(unknown)[0]!r}")
+        folder, provider = doc.get("prefix"), doc.get("provider")
+        if not isinstance(folder, str) or not folder:
+            raise BadRequest("'prefix' is required and must be a string")
+        if provider is not None and not isinstance(provider, str):
+            raise BadRequest("'provider' must be a string")
+        window = timeline_window(doc.get("start"), doc.get("end"), doc.get("device"))
+        url = timeline_link(
+            rt.settings.signing,
+            account,
+            folder,
+            provider or None,
+            doc.get("uriExpiryTime"),
+            window,
+            rt.signer,
+            rt.settings.server.public_url,
+            request.app[CLOCK](),
+        )
+    return web.json_response({"data": url})
 
 
 async def make_link(rt: Runtime, account: Account, wanted: LinkRequest, now: float) -> str:
@@ -122,15 +164,19 @@ _ITEM_FIELDS = frozenset(
 )
 
 
-def _parse_items(body: bytes, max_items: int) -> list[LinkRequest]:
+def _json(body: bytes) -> Any:
     try:
-        doc: Any = json.loads(body)
+        return json.loads(body)
     except RecursionError:
         raise BadRequest("the body is nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest("the body is not valid JSON") from None
     except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
         raise BadRequest("the body holds a number with too many digits") from None
+
+
+def _parse_items(body: bytes, max_items: int) -> list[LinkRequest]:
+    doc = _json(body)
     if not isinstance(doc, list):
         raise BadRequest("the body must be a JSON array of {filename, provider, uriExpiryTime}")
     if len(doc) > max_items:

@@ -62,6 +62,8 @@ def _checked(
         request[LINK_ACCOUNT] = claims.account
         request[LINK_PROVIDER] = claims.provider
         check_token(claims, rt.accounts, now, client_of(request))
+        if claims.timeline is not None:
+            raise OutOfScope("a timeline's token plays only at /api/storage/timeline")
         if not claims.covers(key):
             raise OutOfScope()
     except ProxyError as exc:

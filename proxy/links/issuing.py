@@ -30,7 +30,16 @@ from proxy.errors import BadRequest, Forbidden, Unauthorized
 from proxy.links.query import build_url
 from proxy.links.rules import check_filename
 from proxy.links.signing import LinkClaims, Signer
-from proxy.links.tokens import MAX_CIDRS, TokenClaims, check_cidr, make_token, token_url
+from proxy.links.tokens import (
+    MAX_CIDRS,
+    TokenClaims,
+    check_cidr,
+    check_device,
+    make_token,
+    timeline_url,
+    token_url,
+)
+from proxy.timeline.naming import Window
 
 # A backend's native URL for (key, seconds), or None when it has none (``Storage.presign``).
 Presign = Callable[[str, int], Awaitable[str | None]]
@@ -213,3 +222,38 @@ def link_lifetime(signing: SigningSettings, account: Account, given: object) -> 
     if ttl > limit:
         raise ValueError(f"longer than the maximum of {limit} seconds")
     return ttl
+
+
+def timeline_window(start: object, end: object, device: object = None) -> Window:
+    """§7's selection as a client sent it (JSON values or CLI texts); 400 if malformed."""
+    bounds = []
+    for name, value in (("start", start), ("end", end)):
+        if isinstance(value, str) and _UNIX_SECONDS.fullmatch(value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 10**12:
+            raise BadRequest(f"{name}: Unix seconds (1 to 12 digits)")
+        bounds.append(value)
+    if bounds[1] <= bounds[0]:
+        raise BadRequest("end: after start")
+    if device is not None:
+        check_device(device, "device")
+    return Window(bounds[0], bounds[1], device if isinstance(device, str) else None)
+
+
+def timeline_link(
+    signing: SigningSettings,
+    account: Account,
+    folder: str,
+    provider: str | None,
+    expiry: object,
+    window: Window,
+    signer: Signer,
+    public_url: str,
+    now: float,
+) -> str:
+    """§7's playlist URL for ``folder``'s recordings in ``window``, by the rules of a folder
+    grant (§6). Always the proxy's own link: no backend has a native equivalent."""
+    granted = grant(signing, account, LinkRequest(folder, provider, expiry, prefix=True), now)
+    assert granted.token is not None  # a folder is always a token
+    claims = replace(granted.token, timeline=window, key_id=signer.key_id)
+    return timeline_url(public_url, make_token(claims, signer))

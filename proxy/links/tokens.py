@@ -29,8 +29,10 @@ from urllib.parse import quote, unquote
 from proxy.errors import BadRequest, InvalidSignature
 from proxy.links.rules import check_filename, check_name
 from proxy.links.signing import SIGNATURE_LENGTH, Signer
+from proxy.timeline.naming import Window
 
 TOKEN_PATH = "/api/storage/t"  # noqa: S105 - a route, not a secret
+TIMELINE_PATH = "/api/storage/timeline"  # §7
 MAX_TOKEN_CHARS = 8192
 MAX_CIDRS = 32
 _DOMAIN = b"vault-token-v1\n"
@@ -55,7 +57,7 @@ class TokenClaims:
     download: bool | str | None = None  # True: attachment named by the key; str: this name
     client_ips: tuple[str, ...] = ()  # CIDRs as signed
     key_id: str | None = None
-    timeline: Mapping[str, Any] | None = field(default=None, compare=False)
+    timeline: Window | None = None  # §7 ``tl``: valid only on the timeline route
 
     @property
     def scope(self) -> str:
@@ -79,7 +81,7 @@ class TokenClaims:
             "dl": self.download,
             "ip": list(self.client_ips) if self.client_ips else None,
             "k": self.key_id,
-            "tl": dict(self.timeline) if self.timeline is not None else None,
+            "tl": _timeline_json(self.timeline) if self.timeline is not None else None,
         }
         return {name: values[name] for name in _CLAIM_ORDER if values[name] is not None}
 
@@ -124,6 +126,11 @@ def token_url(public_url: str, token: str, key: str) -> str:
     (RFC 3986 unreserved characters kept); a folder's URL ends with ``/``."""
     path = "/".join(quote(segment, safe="") for segment in key.split("/"))
     return f"{public_url}{TOKEN_PATH}/{token}/{path}"
+
+
+def timeline_url(public_url: str, token: str) -> str:
+    """§7's playlist URL of a token that carries ``tl``."""
+    return f"{public_url}{TIMELINE_PATH}/{token}.m3u8"
 
 
 def decode_key(raw: str) -> str:
@@ -204,9 +211,9 @@ def _claims(doc: dict[str, Any]) -> TokenClaims:
             check_key_id(_text(doc, "k"))
         except ValueError as exc:
             raise BadRequest(f"claim 'k': {exc}") from None
-    timeline = doc.get("tl")
-    if timeline is not None and not isinstance(timeline, dict):
-        raise BadRequest("claim 'tl' is an object")
+    timeline = _timeline(doc["tl"]) if "tl" in doc else None
+    if timeline is not None and folder is None:
+        raise BadRequest("claim 'tl' needs a folder ('d')")
     return TokenClaims(
         account=account,
         provider=provider,
@@ -219,6 +226,48 @@ def _claims(doc: dict[str, Any]) -> TokenClaims:
         key_id=key_id,
         timeline=timeline,
     )
+
+
+_TL_NAMES = frozenset({"start", "end", "dev"})
+MAX_DEVICE_CHARS = 255
+
+
+def _timeline(value: object) -> Window:
+    """§7's ``tl``: ``{"start": int, "end": int}`` and ``"dev"`` if a device was given."""
+    if not isinstance(value, dict):
+        raise BadRequest("claim 'tl' is an object")
+    unknown = set(value) - _TL_NAMES
+    if unknown:
+        raise BadRequest(f"claim 'tl' has an unknown field {sorted(unknown)[0]!r}")
+    for name in ("start", "end"):
+        if name not in value:
+            raise BadRequest(f"claim 'tl' needs {name!r}")
+    start, end = _seconds(value, "start"), _seconds(value, "end")
+    if end <= start:
+        raise BadRequest("claim 'tl': 'end' is after 'start'")
+    device = value.get("dev")
+    if device is not None:
+        check_device(device, "claim 'tl' 'dev'")
+    return Window(start, end, device)
+
+
+def check_device(value: object, field: str) -> None:
+    """A device is one field of a recording's name: text without '_' or '/'."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= MAX_DEVICE_CHARS
+        or "_" in value
+        or "/" in value
+        or not value.isprintable()
+    ):
+        raise BadRequest(f"{field}: 1-{MAX_DEVICE_CHARS} printable characters, no '_' or '/'")
+
+
+def _timeline_json(window: Window) -> dict[str, object]:
+    claim: dict[str, object] = {"start": window.start, "end": window.end}
+    if window.device is not None:
+        claim["dev"] = window.device
+    return claim
 
 
 def check_cidr(value: object, field: str = "claim 'ip'") -> None:

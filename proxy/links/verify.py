@@ -142,4 +142,10 @@ def describe_token(claims: TokenClaims, now: float) -> dict[str, object]:
         described["clientIp"] = list(claims.client_ips)
     if claims.key_id is not None:
         described["keyId"] = claims.key_id
+    if claims.timeline is not None:
+        window = claims.timeline
+        selection: dict[str, object] = {"start": window.start, "end": window.end}
+        if window.device is not None:
+            selection["device"] = window.device
+        described["timeline"] = selection
     return described

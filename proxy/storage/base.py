@@ -39,6 +39,15 @@ class ObjectMeta:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """One object of a folder listing: its key and what ``stat`` would say of its size and
+    version (the same ``etag`` text, so a listing can key a cache and open that version)."""
+
+    key: str
+    meta: ObjectMeta
+
+
+@dataclass(frozen=True, slots=True)
 class Fetched:
     """An object's metadata and (part of) its body, from one backend answer."""
 
@@ -237,6 +246,17 @@ class Storage(Protocol):
         Leaving the context always releases the backend's file or connection,
         also mid-stream.
         """
+        ...
+
+    def listing(
+        self, folder: str, start_after: str = "", *, scope: str = ""
+    ) -> AsyncIterator[Listed]:
+        """The objects directly inside ``folder`` (a key prefix ending with "/"; objects of
+        its subfolders are not listed), in ascending key order (by UTF-8 bytes), only keys
+        after ``start_after`` when it is given. Fetched from the backend a page at a time
+        as the caller iterates, so a caller that stops early pays for no further pages.
+        ``scope`` as for ``stat``: on disk, a folder reached through a symlink that leads
+        outside it lists nothing. A missing folder lists nothing."""
         ...
 
     async def check(self) -> None:

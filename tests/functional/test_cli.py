@@ -482,3 +482,42 @@ def test_credential_new_prints_a_secret_once_and_a_block_to_paste(config_file: P
     bad_name = run("credential", "new", "--account", "cam", "--name", "two words")
     assert bad_name.returncode == 2
     assert "--name: names are 1-64 characters" in bad_name.stderr
+
+
+def test_sign_timeline_prints_a_playlist_that_ffmpeg_reads_whole(config_file: Path) -> None:
+    """Every video packet of the selected recordings is read through the playlist, and one
+    recording's timeline decodes to exactly its frames. (A timeline of several does not decode
+    whole in ffmpeg 5.1: its HLS demuxer keeps one MP4 demuxer across EXT-X-DISCONTINUITY,
+    which drops the first fragment after each recording's decode time starts again at 0.)"""
+    from tests.support.recordings import T0, count_frames, make_set
+
+    made = make_set(config_file.parent / "media" / "cam" / "rec")
+    port = toml_port(config_file)
+    sign = [
+        "sign", "--config", str(config_file), "--account", "cam", "--timeline", "cam/rec/",
+        "--start", str(T0), "--end", str(T0 + 60), "--device", "frontdoor",
+    ]  # fmt: skip
+    signed = run(*sign, env=KEY_ENV)
+    assert signed.returncode == 0, signed.stderr
+    url = signed.stdout.strip()
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/api/storage/timeline/[\w.-]+\.m3u8", url)
+    report = json.loads(run("verify", url, "--config", str(config_file), env=KEY_ENV).stdout)
+    assert report["valid"] is True
+    assert report["timeline"] == {"start": T0, "end": T0 + 60, "device": "frontdoor"}
+    argv = [PY, "-m", "proxy", "serve", "--config", str(config_file)]
+    log = config_file.with_name("serve.log")
+    one = run(*sign[:7], "--start", str(T0 + 10), "--end", str(T0 + 11), env=KEY_ENV)
+    with started(argv, f"http://127.0.0.1:{port}/healthz", log, env={**os.environ, **KEY_ENV}):
+        packets = count_frames(url, packets=True)
+        frames = count_frames(one.stdout.strip())
+    assert packets == sum(r.frames for r in made if r.device == "frontdoor" and r.fragmented)
+    assert frames == made[2].frames
+    for missing in (["--start", str(T0)], ["--end", "x", "--start", "1"]):
+        bad = run(*sign[:7], *missing, env=KEY_ENV)
+        assert bad.returncode == 2, bad.stdout
+    stray = run(
+        "sign", "--config", str(config_file), "--account", "cam", "--file", "cam/clip.mp4",
+        "--device", "frontdoor", env=KEY_ENV,
+    )  # fmt: skip
+    assert stray.returncode == 2
+    assert "--timeline" in stray.stderr

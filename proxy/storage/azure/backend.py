@@ -29,7 +29,7 @@ from azure.core.exceptions import (
     ServiceResponseTimeoutError,
 )
 from azure.core.pipeline.transport import AioHttpTransport
-from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+from azure.storage.blob import BlobProperties, BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from proxy.errors import (
@@ -44,7 +44,15 @@ from proxy.errors import (
     ProxyError,
 )
 from proxy.storage.azure.settings import AzureProvider
-from proxy.storage.base import ByteRange, ObjectMeta, VendorErrors, started, stored_type, translator
+from proxy.storage.base import (
+    ByteRange,
+    Listed,
+    ObjectMeta,
+    VendorErrors,
+    started,
+    stored_type,
+    translator,
+)
 
 
 def _missing(exc: ResourceNotFoundError) -> type[ProxyError]:
@@ -66,6 +74,9 @@ VENDOR_ERRORS: VendorErrors = (
     ((AzureError, aiohttp.ClientError, OSError), BackendError),
 )
 translate = translator(VENDOR_ERRORS)
+
+# Blobs asked for per List Blobs call (Azure's default and maximum is 5000).
+LIST_PAGE = 1000
 
 
 class AzureStorage:
@@ -127,13 +138,31 @@ class AzureStorage:
     async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
         with translate():
             props = await self.container.get_blob_client(key).get_blob_properties()
-        modified = props.last_modified
-        return ObjectMeta(
-            size=props.size,
-            etag=props.etag if props.etag.startswith('"') else f'"{props.etag}"',
-            last_modified=modified.astimezone(UTC) if modified else None,
-            content_type=stored_type(props.content_settings.content_type),
-        )
+        return _meta(props)
+
+    async def listing(
+        self, folder: str, start_after: str = "", *, scope: str = ""
+    ) -> AsyncIterator[Listed]:
+        """List Blobs with a "/" delimiter, one page per call as the caller gets that far.
+
+        Azure has no start-after: the keys up to ``start_after`` are listed and skipped."""
+        if folder and not folder.endswith("/"):
+            return
+        blobs = self.container.walk_blobs(
+            name_starts_with=folder, delimiter="/", results_per_page=LIST_PAGE
+        ).__aiter__()
+        while True:
+            with translate():
+                try:
+                    item = await blobs.__anext__()
+                except StopAsyncIteration:
+                    return
+            # A BlobPrefix is a subfolder; a folder's own marker blob is not inside it.
+            name = item.name
+            if not isinstance(item, BlobProperties) or name == folder or "/" in name[len(folder) :]:
+                continue
+            if name > start_after:
+                yield Listed(name, _meta(item))
 
     @asynccontextmanager
     async def open(
@@ -178,3 +207,16 @@ class AzureStorage:
             expiry=datetime.now(UTC) + timedelta(seconds=expires_in),
         )
         return f"{self.container.get_blob_client(key).url}?{sas}"
+
+
+def _meta(props: BlobProperties) -> ObjectMeta:
+    """What a blob's properties (``stat``'s, or an item of a listing) say of it. A listing
+    sends the ETag unquoted, the properties' header quoted: both become the quoted form."""
+    modified = props.last_modified
+    etag = props.etag
+    return ObjectMeta(
+        size=props.size,
+        etag=etag if etag.startswith('"') else f'"{etag}"',
+        last_modified=modified.astimezone(UTC) if modified else None,
+        content_type=stored_type(props.content_settings.content_type),
+    )

@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -38,6 +39,7 @@ from proxy.errors import (
 )
 from proxy.storage.base import (
     ByteRange,
+    Listed,
     ObjectMeta,
     VendorErrors,
     range_header,
@@ -51,6 +53,8 @@ from proxy.storage.gcs.settings import GcsProvider
 _PUBLIC_HOST = "https://storage.googleapis.com"
 _MAX_SIGNED_SECONDS = 7 * 86400  # the V4 limit
 _NO_KEY = "native GCS URLs need service-account credentials with a key"
+# Objects asked for per list call (GCS's own maximum).
+LIST_PAGE = 1000
 
 _BY_STATUS: dict[int, type[ProxyError]] = {
     404: NotFound,
@@ -131,14 +135,41 @@ class GcsStorage:
                 timeout=self._timeout,  # type: ignore[arg-type]
             )
             # Inside the translation too: a document without these is a backend failure.
-            updated = doc.get("updated")
-            return ObjectMeta(
-                size=int(doc["size"]),
-                # The generation names one version of the object; ``open`` holds it to that.
-                etag=f'"{doc["generation"]}"',
-                last_modified=datetime.fromisoformat(updated) if updated else None,
-                content_type=stored_type(doc.get("contentType")),
-            )
+            return _meta(doc)
+
+    async def listing(
+        self, folder: str, start_after: str = "", *, scope: str = ""
+    ) -> AsyncIterator[Listed]:
+        """GCS's objects list with a "/" delimiter, a page per call as the caller gets that far.
+
+        GCS's ``startOffset`` is inclusive: a key equal to ``start_after`` is skipped here."""
+        if folder and not folder.endswith("/"):
+            return
+        params = {"prefix": folder, "delimiter": "/", "maxResults": str(LIST_PAGE)}
+        if start_after:
+            params["startOffset"] = start_after
+        while True:
+            try:
+                with translate():
+                    page = await self.client.list_objects(
+                        self._settings.bucket,
+                        params=params,
+                        timeout=self._timeout,  # type: ignore[arg-type]
+                    )
+                    listed = [
+                        Listed(item["name"], _meta(item))
+                        for item in page.get("items", ())
+                        # A folder's own placeholder object ("folder/") is not inside it.
+                        if item["name"] != folder and item["name"] > start_after
+                    ]
+            except NotFound:
+                raise StoreMissing() from None  # a listing's only 404: no such bucket
+            for entry in listed:
+                yield entry
+            token = page.get("nextPageToken")
+            if not token:
+                return
+            params["pageToken"] = token
 
     @asynccontextmanager
     async def open(
@@ -187,6 +218,18 @@ class GcsStorage:
             expires_in,
             datetime.now(UTC),
         )
+
+
+def _meta(doc: Mapping[str, Any]) -> ObjectMeta:
+    """What an object resource (``stat``'s, or an item of a listing) says of the object."""
+    updated = doc.get("updated")
+    return ObjectMeta(
+        size=int(doc["size"]),
+        # The generation names one version of the object; ``open`` holds it to that.
+        etag=f'"{doc["generation"]}"',
+        last_modified=datetime.fromisoformat(updated) if updated else None,
+        content_type=stored_type(doc.get("contentType")),
+    )
 
 
 def v4_signed_url(

@@ -25,12 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from proxy.errors import FileUnreadable, NotFound, ObjectChanged, StoreMissing
+from proxy.errors import BadRequest, FileUnreadable, NotFound, ObjectChanged, StoreMissing
 from proxy.http.ranges import UNSATISFIABLE, parse_range
 from proxy.storage.base import (
     ByteRange,
     Fetched,
     FileBody,
+    Listed,
     ObjectMeta,
     file_identity,
     same_version,
@@ -39,6 +40,11 @@ from proxy.storage.base import (
 # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# A listing reads the whole folder to sort it: one holding more entries is refused.
+MAX_FOLDER_ENTRIES = 100_000
+# What opening a folder's path says when there is no folder there to list (a symlink on
+# the way, too: a listing never follows one).
+_NO_FOLDER = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
 
 
 class LocalStorage:
@@ -81,6 +87,15 @@ class LocalStorage:
             yield FileBody(fd, start, count, self._chunk_size, b"", file_identity(st))
         finally:
             os.close(fd)
+
+    async def listing(
+        self, folder: str, start_after: str = "", *, scope: str = ""
+    ) -> AsyncIterator[Listed]:
+        """The regular files of the folder, read and sorted whole in one trip to the executor."""
+        loop = asyncio.get_running_loop()
+        listed = await loop.run_in_executor(None, self._list_folder, folder, start_after, scope)
+        for entry in listed:
+            yield entry
 
     async def check(self) -> None:
         loop = asyncio.get_running_loop()
@@ -164,6 +179,36 @@ class LocalStorage:
             raise
         return file_fd, st
 
+    def _list_folder(self, folder: str, start_after: str, scope: str) -> list[Listed]:
+        """The regular files directly inside ``folder``, sorted; runs in an executor.
+
+        The folder is opened one component at a time from the root without following any
+        symlink, as ``_walk`` opens a file: a symlink on the way lists nothing, wherever it
+        leads, and so does a folder outside the scope. An entry is listed only if it is a
+        regular file itself (a symlink is not), with the metadata ``stat`` would give it."""
+        if not folder.startswith(scope) or (folder and not folder.endswith("/")):
+            return []
+        parts = folder.split("/")[:-1]
+        if any(part in ("", ".", "..") for part in parts):
+            return []
+        try:
+            fd = os.open(self._root, _DIR_FLAGS)
+            try:
+                for part in parts:
+                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                    os.close(fd)
+                    fd = next_fd
+                files = _regular_files(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if exc.errno in _NO_FOLDER:
+                return []
+            raise FileUnreadable("the folder could not be listed") from exc
+        listed = [Listed(folder + name, _meta(st)) for name, st in files]
+        listed.sort(key=lambda entry: entry.key.encode())
+        return [entry for entry in listed if entry.key > start_after]
+
     def _resolved_parts(self, key: str, scope: str) -> list[str]:
         path = os.path.realpath(os.path.join(self._root, key))
         if os.path.commonpath((self._root, path)) != self._root or path == self._root:
@@ -209,6 +254,28 @@ async def _owning_fd(fn: Callable[..., _Opened], *args: Any) -> _Opened:
 def _close_returned_fd(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is None:
         os.close(future.result()[0])
+
+
+def _regular_files(fd: int) -> list[tuple[str, os.stat_result]]:
+    """The regular files of the open folder ``fd`` (symlinks not followed), each stat'ed."""
+    files = []
+    with os.scandir(fd) as entries:
+        for count, entry in enumerate(entries, 1):
+            if count > MAX_FOLDER_ENTRIES:
+                raise BadRequest(f"the folder holds more than {MAX_FOLDER_ENTRIES} entries")
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                entry.name.encode()
+                st = entry.stat(follow_symlinks=False)
+            except UnicodeEncodeError:
+                continue  # a name that is not UTF-8 is no key
+            except FileNotFoundError:
+                continue  # removed since the folder was read
+            # Checked again on the stat: an entry may have been replaced since it was read.
+            if stat_mod.S_ISREG(st.st_mode):
+                files.append((entry.name, st))
+    return files
 
 
 def _meta(st: os.stat_result) -> ObjectMeta:

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from proxy.errors import BackendError, BadBackendAnswer, BadRequest, ObjectChanged
 from proxy.http.ranges import parse_content_range
-from proxy.storage.base import ByteRange, Fetched, ObjectMeta, range_header, read_chunks, started
+from proxy.storage.base import (
+    ByteRange,
+    Fetched,
+    Listed,
+    ObjectMeta,
+    range_header,
+    read_chunks,
+    started,
+)
 from proxy.storage.s3 import botocore, direct
 from proxy.storage.s3.settings import S3Provider
 
@@ -23,6 +31,8 @@ if TYPE_CHECKING:
 
 # S3 refuses a SigV4 presigned URL whose X-Amz-Expires is above a week.
 _MAX_PRESIGNED_SECONDS = 7 * 86400
+# Keys asked for per ListObjectsV2 call (S3's own maximum).
+LIST_PAGE = 1000
 
 
 class S3Storage:
@@ -75,6 +85,34 @@ class S3Storage:
         with botocore.translate():
             head = await self.client.head_object(Bucket=self._settings.bucket, Key=key)
         return botocore.meta(head, head["ContentLength"])
+
+    async def listing(
+        self, folder: str, start_after: str = "", *, scope: str = ""
+    ) -> AsyncIterator[Listed]:
+        """ListObjectsV2 with a "/" delimiter, one page per call as the caller gets that far."""
+        if folder and not folder.endswith("/"):
+            return
+        params: dict[str, Any] = {
+            "Bucket": self._settings.bucket,
+            "Prefix": folder,
+            "Delimiter": "/",
+            "MaxKeys": LIST_PAGE,
+        }
+        if start_after:
+            params["StartAfter"] = start_after
+        while True:
+            with botocore.translate():
+                page = await self.client.list_objects_v2(**params)
+            for item in page.get("Contents", ()):
+                key = item["Key"]
+                # A folder's own marker object ("folder/") is not inside it.
+                if key == folder or key <= start_after:
+                    continue
+                yield Listed(key, _listed_meta(item))
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            params["ContinuationToken"] = token
 
     @asynccontextmanager
     async def fetch(
@@ -156,6 +194,15 @@ class S3Storage:
             params["IfMatch"] = etag
         with botocore.translate():
             return await self.client.get_object(**params)
+
+
+def _listed_meta(item: Any) -> ObjectMeta:
+    """What a ListObjectsV2 entry says of its object, as ``stat`` would say it: the ETag
+    as HEAD sends it (quoted; a listing from some S3-compatible stores is not), no type."""
+    etag = item.get("ETag")
+    if etag and not etag.startswith(('"', 'W/"')):
+        etag = f'"{etag}"'
+    return botocore.meta({"ETag": etag, "LastModified": item.get("LastModified")}, item["Size"])
 
 
 def _headers(wanted: str | None, etag: str | None) -> dict[str, str]:

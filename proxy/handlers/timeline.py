@@ -1,0 +1,217 @@
+"""§7's public endpoint: ``GET /api/storage/timeline/{token}.m3u8`` (and ``.json``).
+
+The token is §6's, and must carry ``tl`` (a §6 token without it is refused here,
+one with it is refused everywhere else). It is checked as §6 says, then the
+folder ``d`` is listed on its provider (in key order, from the window's start
+when names allow it, at most ``MAX_LISTED`` entries), the recordings the window
+selects are kept (at most ``MAX_RECORDINGS``: more is a 400), and each one's
+fragment index comes from the cache or is built from its boxes (at most
+``BUILD_CONCURRENCY`` at a time per request). Every status is decided before
+the first byte of the playlist is written.
+
+A recording that is not a fragmented MP4, or that vanished or changed between
+the listing and its reads, is left out and counted in ``X-Timeline-Skipped``.
+A backend that fails or times out fails the request (502 / 504): a playlist
+never silently misses recordings because a backend was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, replace
+
+from aiohttp import web
+
+from proxy.errors import (
+    BadRequest,
+    FileUnreadable,
+    NotFound,
+    ObjectChanged,
+    OutOfScope,
+    ProxyError,
+)
+from proxy.http import names
+from proxy.links.tokens import TokenClaims, make_token, parse_token, token_url
+from proxy.links.verify import check_token
+from proxy.metrics import Metrics
+from proxy.runtime import Runtime
+from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY, TIMELINES
+from proxy.storage.base import ByteRange, Listed, ObjectMeta, Storage
+from proxy.streaming import Limits, backend_call
+from proxy.telemetry import client_of
+from proxy.timeline.index import FragmentIndex, build_index
+from proxy.timeline.naming import RecordingName, Window, recording_name
+from proxy.timeline.playlist import Recording, playlist_chunks, timeline_json
+
+MAX_RECORDINGS = 1000  # per playlist: past it, a 400 that says to narrow the window
+MAX_LISTED = 20_000  # folder entries looked at for one playlist
+MAX_SEGMENTS = 100_000  # fragments in one playlist
+BUILD_CONCURRENCY = 8  # index builds (each a few small reads) at a time, per request
+HLS_TYPE = "application/vnd.apple.mpegurl"
+# The recordings that could not be played, counted (never named) in each answer.
+SKIPPED = "X-Timeline-Skipped"
+# A recording that vanished or changed since the listing, or cannot be read: left out.
+_LEFT_OUT = (NotFound, ObjectChanged, FileUnreadable)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    recordings: list[Recording]
+    skipped: int
+
+
+async def timeline(request: web.Request) -> web.StreamResponse:
+    """GET and HEAD /api/storage/timeline/{token}.m3u8 or .json."""
+    raw, _, kind = request.match_info["name"].rpartition(".")
+    if kind not in ("m3u8", "json"):
+        raise web.HTTPNotFound()
+    now = request.app[CLOCK]()
+    async with request.app[LIVE].use() as rt:
+        claims, window = _checked(request, rt, raw, now)
+        server = rt.settings.server
+        # A playlist asks the backend for a listing and maybe many reads: it takes a stream
+        # slot, so a full process answers 503 before adding backend load.
+        with request.app[RELAY].slot(server.max_streams):
+            selection = await select(request, rt, claims, window)
+        headers = {
+            names.CACHE_CONTROL: "private, no-cache",
+            SKIPPED: str(selection.skipped),
+        }
+        if kind == "json":
+            doc = timeline_json(
+                selection.recordings, selection.skipped, window.start, window.end, window.device
+            )
+            return web.json_response(doc, headers=headers, dumps=_dumps)
+        headers[names.CONTENT_TYPE] = HLS_TYPE
+        chunks = playlist_chunks(selection.recordings)
+        if request.method == "HEAD":
+            length = sum(len(chunk.encode()) for chunk in chunks)
+            return web.Response(headers={**headers, names.CONTENT_LENGTH: str(length)})
+        response = web.StreamResponse(headers=headers)
+        await response.prepare(request)
+        for chunk in chunks:
+            await response.write(chunk.encode())
+        await response.write_eof()
+        return response
+
+
+def _dumps(doc: object) -> str:
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def _checked(request: web.Request, rt: Runtime, raw: str, now: float) -> tuple[TokenClaims, Window]:
+    try:
+        claims = parse_token(raw, rt.signer).claims
+        request[LINK_ACCOUNT] = claims.account
+        request[LINK_PROVIDER] = claims.provider
+        check_token(claims, rt.accounts, now, client_of(request))
+        if claims.timeline is None:
+            raise OutOfScope("this token is not a timeline's")
+    except ProxyError as exc:
+        request.app[METRICS].link_refusals.labels(exc.code).inc()
+        raise
+    return claims, claims.timeline
+
+
+async def select(
+    request: web.Request, rt: Runtime, claims: TokenClaims, window: Window
+) -> Selection:
+    """The recordings of the timeline in time order, each with its index and link."""
+    server = rt.settings.server
+    limits = Limits(server.backend_timeout, server.client_timeout)
+    storage = rt.storages[claims.provider]
+    scope = rt.accounts[claims.account].prefix
+    folder = claims.folder or ""
+    metrics = request.app[METRICS]
+    names_found: list[tuple[RecordingName, ObjectMeta]] = []
+    async for item in _listed(storage, folder, window, scope, metrics, limits):
+        name = recording_name(item.key, folder)
+        if name is None or not window.selects(name):
+            continue
+        names_found.append((name, item.meta))
+        if len(names_found) > MAX_RECORDINGS:
+            raise BadRequest(
+                f"the timeline selects more than {MAX_RECORDINGS} recordings: "
+                "narrow its start and end"
+            )
+    names_found.sort(key=lambda found: (found[0].timestamp, found[0].key))
+    # The segments' links: §6 tokens for the folder, as long as the playlist's, signed now.
+    token = make_token(replace(claims, timeline=None, key_id=rt.signer.key_id), rt.signer)
+    public_url = server.public_url
+    cache = request.app[TIMELINES]
+    gate = asyncio.Semaphore(BUILD_CONCURRENCY)
+
+    async def indexed(name: RecordingName, meta: ObjectMeta) -> FragmentIndex | None:
+        read = _reader(storage, name.key, meta, scope, metrics, limits)
+        async with gate:
+            try:
+                found = await cache.get(
+                    storage.name, name.key, meta.etag or "", lambda: build_index(read, meta.size)
+                )
+            except _LEFT_OUT:
+                return None
+        return found if isinstance(found, FragmentIndex) else None
+
+    indexes = await _all(indexed(name, meta) for name, meta in names_found)
+    recordings = [
+        Recording(name, index, token_url(public_url, token, name.key))
+        for (name, _), index in zip(names_found, indexes, strict=True)
+        if index is not None
+    ]
+    if sum(len(r.index) for r in recordings) > MAX_SEGMENTS:
+        raise BadRequest(f"the timeline holds more than {MAX_SEGMENTS} segments: narrow it")
+    return Selection(recordings, len(names_found) - len(recordings))
+
+
+async def _all(
+    calls: Iterable[Coroutine[object, object, FragmentIndex | None]],
+) -> list[FragmentIndex | None]:
+    """Every call's result; the first failure cancels the others."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def _listed(
+    storage: Storage,
+    folder: str,
+    window: Window,
+    scope: str,
+    metrics: Metrics,
+    limits: Limits,
+) -> AsyncIterator[Listed]:
+    """The folder's entries from the window's start to its end (when names allow bounds),
+    each page bounded by the backend timeout, at most ``MAX_LISTED``."""
+    start_after, stop_at = window.listing_bounds(folder)
+    entries = storage.listing(folder, start_after, scope=scope)
+    for _ in range(MAX_LISTED):
+        async with backend_call(metrics, storage.name, "list", limits.backend_timeout):
+            item = await anext(entries, None)
+        if item is None or (stop_at is not None and item.key >= stop_at):
+            return
+        yield item
+    raise BadRequest(f"the folder holds more than {MAX_LISTED} entries in this window: narrow it")
+
+
+def _reader(
+    storage: Storage,
+    key: str,
+    meta: ObjectMeta,
+    scope: str,
+    metrics: Metrics,
+    limits: Limits,
+) -> Callable[[int, int], Awaitable[bytes]]:
+    """Exact byte ranges of that version of ``key``, each read bounded by the timeout."""
+
+    async def read(offset: int, length: int) -> bytes:
+        wanted = ByteRange(offset, offset + length - 1)
+        timed = backend_call(metrics, storage.name, "index", limits.backend_timeout)
+        async with timed, storage.open(key, wanted, meta, scope=scope) as chunks:
+            return b"".join([chunk async for chunk in chunks])
+
+    return read

@@ -1,0 +1,1 @@
+"""Media containers, read without decoding a sample: ``bmff`` (ISO base media files)."""

@@ -1,0 +1,97 @@
+"""The timeline's HLS playlist (RFC 8216, version 7) and JSON, from the recordings'
+fragment indexes. Pure.
+
+One recording is one discontinuity: its initialisation section (``EXT-X-MAP``
+with a byte range), its wall-clock start (``EXT-X-PROGRAM-DATE-TIME``, from the
+name), then one ``EXTINF`` + ``EXT-X-BYTERANGE`` per movie fragment, each URI a
+§6 token link to the recording itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from proxy.links.verify import utc_iso
+from proxy.timeline.index import FragmentIndex
+from proxy.timeline.naming import RecordingName
+
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    name: RecordingName
+    index: FragmentIndex
+    uri: str  # its §6 token link
+
+
+def program_date_time(seconds: int) -> str:
+    return utc_iso(seconds).removesuffix("Z") + ".000Z"
+
+
+def target_duration(recordings: Sequence[Recording]) -> int:
+    """The smallest whole number of seconds no segment's duration rounds above."""
+    longest = 0.0
+    for recording in recordings:
+        index = recording.index
+        if len(index):
+            longest = max(longest, max(index.durations) / index.timescale)
+    return max(1, math.ceil(longest))
+
+
+def playlist_chunks(recordings: Sequence[Recording]) -> Iterator[str]:
+    """The playlist, in pieces of about 64 KiB (one recording's lines are never held
+    longer than it takes to write them)."""
+    head = (
+        "#EXTM3U\n"
+        "#EXT-X-VERSION:7\n"
+        "#EXT-X-PLAYLIST-TYPE:VOD\n"
+        f"#EXT-X-TARGETDURATION:{target_duration(recordings)}\n"
+        "#EXT-X-MEDIA-SEQUENCE:0\n"
+    )
+    pieces = [head]
+    held = len(head)
+    for number, recording in enumerate(recordings):
+        lines = _recording_lines(recording, first=number == 0)
+        pieces.append(lines)
+        held += len(lines)
+        if held >= _CHUNK:
+            yield "".join(pieces)
+            pieces, held = [], 0
+    pieces.append("#EXT-X-ENDLIST\n")
+    yield "".join(pieces)
+
+
+def _recording_lines(recording: Recording, *, first: bool) -> str:
+    index, uri = recording.index, recording.uri
+    scale = index.timescale
+    lines = [] if first else ["#EXT-X-DISCONTINUITY\n"]
+    lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{program_date_time(recording.name.timestamp)}\n")
+    lines.append(f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{index.init_size}@0"\n')
+    for offset, size, duration in zip(index.offsets, index.sizes, index.durations, strict=True):
+        lines.append(f"#EXTINF:{duration / scale:.6f},\n#EXT-X-BYTERANGE:{size}@{offset}\n{uri}\n")
+    return "".join(lines)
+
+
+def timeline_json(
+    recordings: Sequence[Recording], skipped: int, start: int, end: int, device: str | None
+) -> dict[str, object]:
+    """What a UI needs to draw the timeline: each recording's key, time, length and link."""
+    return {
+        "start": start,
+        "end": end,
+        "device": device,
+        "skipped": skipped,
+        "recordings": [
+            {
+                "key": r.name.key,
+                "timestamp": r.name.timestamp,
+                "device": r.name.device,
+                "duration": round(r.index.duration, 6),
+                "url": r.uri,
+            }
+            for r in recordings
+        ],
+    }
