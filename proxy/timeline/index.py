@@ -325,7 +325,7 @@ class IndexCache:
     bound on entries and one on the fragments they hold together. A build in flight is
     shared: a hundred players opening one timeline read each recording once."""
 
-    def __init__(self, max_entries: int = 10_000, max_fragments: int = 2_000_000) -> None:
+    def __init__(self, max_entries: int = 10_000, max_fragments: int = 500_000) -> None:
         self.max_entries = max_entries
         self.max_fragments = max_fragments
         self._entries: OrderedDict[tuple[str, str, str], FragmentIndex | Unplayable] = OrderedDict()
