@@ -41,6 +41,7 @@ from proxy.links.tokens import TIMELINE_PATH, TOKEN_PATH, decode_key, parse_toke
 from proxy.links.verify import token_report, validation_report
 from proxy.readiness import check_providers
 from proxy.telemetry import install_log_filters
+from proxy.timeline.naming import Window
 
 
 class UsageError(Exception):
@@ -196,6 +197,11 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"play it:\n  ffplay '{playlist}'   (or open it in VLC or Safari)")
     else:
         print("(install ffmpeg to get a small HLS package and a token link to its playlist)")
+    window = demo.recordings(args.data_dir)
+    if window is not None:
+        timeline = _demo_timeline(settings, window, args.expires_in)
+        print(f"three camera recordings as one timeline (valid {args.expires_in}):\n  {timeline}")
+        print(f"play it:\n  ffplay '{timeline}'   (hls.js, Safari; .json for the list)")
     sys.stdout.flush()
     return _run(settings, args.host, args.port, 1)
 
@@ -219,6 +225,21 @@ def _sign(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     key = args.prefix or args.file
     print(_signed_url(settings, args.account, args.provider, key, args.expires_in, **options))
     return 0
+
+
+def _demo_timeline(settings: config.Settings, window: tuple[int, int], expires_in: str) -> str:
+    account = settings.accounts["demo"]
+    return timeline_link(
+        settings.signing,
+        account,
+        demo.RECORDINGS_FOLDER,
+        None,
+        expires_in,
+        Window(*window, demo.DEVICE),
+        settings.signing.signer(),
+        settings.server.public_url,
+        time.time(),
+    )
 
 
 def _timeline_url(settings: config.Settings, args: argparse.Namespace) -> str:

@@ -1,10 +1,11 @@
 """``python -m proxy demo``: a working setup from nothing, for a first look.
 
 A folder (``.demo/`` by default, out of git) gets a sample text file, a small HLS
-package (made with ``ffmpeg`` when it is installed: 6 s of a test picture and
-tone, 2 s TS segments) and a signing key made on first run (mode 0600, reused so
-earlier links keep working). The settings serve it as provider ``local`` to
-account ``demo`` (prefix ``demo/``).
+package and three camera recordings (both made with ``ffmpeg`` when it is installed:
+6 s of a test picture and tone in 2 s TS segments; 4 s fragmented MP4 each, named
+the Kerberos way, 10 s apart, for a §7 timeline) and a signing key made on first
+run (mode 0600, reused so earlier links keep working). The settings serve it as
+provider ``local`` to account ``demo`` (prefix ``demo/``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ TEXT = "Hello from proxy: this file was streamed through a signed, expiring link
 HLS_FOLDER = "demo/hls/"
 HLS_PLAYLIST = HLS_FOLDER + "index.m3u8"
 _FFMPEG_SECONDS = 120
+RECORDINGS_FOLDER = "demo/recordings/"
+RECORDING_SECONDS = 4
+RECORDINGS_START = 1776427171  # the first recording's second; the others 10 s and 20 s on
+DEVICE = "frontdoor"
 
 
 def media_root(data_dir: str) -> Path:
@@ -72,3 +77,33 @@ def hls_package(data_dir: str) -> bool:
     ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, timeout=_FFMPEG_SECONDS, check=False)
     return done.returncode == 0 and (folder / "index.m3u8").exists()
+
+
+def recordings(data_dir: str) -> tuple[int, int] | None:
+    """Make the three recordings once, if ``ffmpeg`` is there; the (start, end) window that
+    selects them all, or None."""
+    folder = media_root(data_dir) / RECORDINGS_FOLDER
+    ffmpeg = shutil.which("ffmpeg")
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(3):
+        second = RECORDINGS_START + 10 * n
+        path = (
+            folder / f"{second}_6-967003_{DEVICE}_200-200-400-400_{25 * RECORDING_SECONDS}_769.mp4"
+        )
+        if path.exists():
+            continue
+        if ffmpeg is None:
+            return None
+        part = path.with_suffix(".part")
+        argv = [
+            ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi",
+            "-i", f"testsrc2=size=640x360:rate=25:duration={RECORDING_SECONDS}",
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+            "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+            "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", str(part),
+        ]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, timeout=_FFMPEG_SECONDS, check=False)
+        if done.returncode != 0:
+            return None
+        part.rename(path)  # whole or not at all: a rerun never indexes half a file
+    return RECORDINGS_START, RECORDINGS_START + 30

@@ -62,6 +62,8 @@ KEY_ENV = {"TEST_SIGNING_KEY": KEY}
 
 
 def test_demo_prints_a_link_that_curl_fetches(tmp_path: Path) -> None:
+    from tests.support.recordings import count_frames
+
     port = free_port()
     log = tmp_path / "demo.log"
     argv = [PY, "-m", "proxy", "demo", "--port", str(port), "--data-dir", str(tmp_path / "d")]
@@ -83,6 +85,10 @@ def test_demo_prints_a_link_that_curl_fetches(tmp_path: Path) -> None:
         )  # fmt: skip
         assert probe.returncode == 0, probe.stderr
         assert 5.5 < float(probe.stdout) < 6.5
+        # Three recordings as one timeline: every packet of the three is read through it.
+        timeline = re.search(r"ffplay '([^']+/api/storage/timeline/[^']+)'", output)
+        assert timeline, output
+        assert count_frames(timeline.group(1), packets=True) == 3 * 4 * 25
         assert (tmp_path / "d" / "media" / DEMO_SAMPLE).read_text() == DEMO_TEXT
         key_file = tmp_path / "d" / "signing.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
