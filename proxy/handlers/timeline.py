@@ -188,14 +188,25 @@ async def _listed(
     """The folder's entries from the window's start to its end (when names allow bounds),
     each page bounded by the backend timeout, at most ``MAX_LISTED``."""
     start_after, stop_at = window.listing_bounds(folder)
-    entries = storage.listing(folder, start_after, scope=scope)
-    for _ in range(MAX_LISTED):
-        async with backend_call(metrics, storage.name, "list", limits.backend_timeout):
-            item = await anext(entries, None)
-        if item is None or (stop_at is not None and item.key >= stop_at):
-            return
-        yield item
-    raise BadRequest(f"the folder holds more than {MAX_LISTED} entries in this window: narrow it")
+    pages = storage.listing(folder, start_after, scope=scope)
+    seen = 0
+    try:
+        while True:
+            async with backend_call(metrics, storage.name, "list", limits.backend_timeout):
+                page = await anext(pages, None)
+            if page is None:
+                return
+            for item in page:
+                if stop_at is not None and item.key >= stop_at:
+                    return
+                seen += 1
+                if seen > MAX_LISTED:
+                    raise BadRequest(
+                        f"the folder holds more than {MAX_LISTED} entries in this window: narrow it"
+                    )
+                yield item
+    finally:
+        await pages.aclose()  # type: ignore[attr-defined]
 
 
 def _reader(

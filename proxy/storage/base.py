@@ -250,11 +250,12 @@ class Storage(Protocol):
 
     def listing(
         self, folder: str, start_after: str = "", *, scope: str = ""
-    ) -> AsyncIterator[Listed]:
+    ) -> AsyncIterator[list[Listed]]:
         """The objects directly inside ``folder`` (a key prefix ending with "/"; objects of
         its subfolders are not listed), in ascending key order (by UTF-8 bytes), only keys
-        after ``start_after`` when it is given. Fetched from the backend a page at a time
-        as the caller iterates, so a caller that stops early pays for no further pages.
+        after ``start_after`` when it is given. One list per backend call (a page), fetched
+        as the caller iterates, so a caller that stops early pays for no further pages; a
+        page may be empty.
         ``scope`` as for ``stat``: on disk, a folder reached through a symlink that leads
         outside it lists nothing. A missing folder lists nothing."""
         ...

@@ -12,9 +12,13 @@ HLS ``EXT-X-MAP``) and, for each movie fragment, its bytes (``moof`` through its
 3. otherwise, one read per ``moof`` (sized to the previous one, plus the next
    box's header), walking from box to box.
 
-Reads are exact box extents: the header of each top-level box up to the first
-``moof``, the ``moov``, then the index boxes or the ``moof`` boxes. Media data
-(``mdat`` payloads) is never read, only skipped by its header's size. A
+The first read is the first 64 bytes (the ``ftyp`` and the next header), then
+the ``moov`` with the header after it, then the first ``moof`` with its
+``mdat``'s header; a file that looks like more than four fragments is then
+indexed from its ``mfra`` (its last 16 bytes, the ``mfra``, the last ``moof``).
+Media data (``mdat`` payloads) is skipped by its header's size, never read,
+but for those last 16 bytes of a file that turns out to have no ``mfra``, or
+the few bytes by which one ``moof`` is smaller than the one before it. A
 fragment that runs past the end of the file (a recording still being written)
 ends the index. A file that is not a fragmented MP4 raises ``BmffError``.
 """
@@ -45,7 +49,8 @@ from proxy.media.bmff import (
 # (offset, length) -> exactly those bytes of the recording.
 Read = Callable[[int, int], Awaitable[bytes]]
 
-HEADER = 8  # a box header; a 64-bit size takes 8 bytes more
+HEAD_READ = 64  # the first read: the ftyp whole and the header after it, in most files
+MFRA_WORTH = 4  # fragments: a walk of more costs more reads than the mfra (three)
 MAX_MOOV = 4 * 1024 * 1024  # an fMP4's moov holds no sample tables: a few KiB
 MAX_INDEX_BOX = 4 * 1024 * 1024  # sidx, mfra, one moof
 MAX_FRAGMENTS = 20_000  # per recording: 11 hours of 2-second fragments
@@ -81,46 +86,75 @@ class Unplayable:
     reason: str
 
 
-class _Counted:
-    def __init__(self, read: Read) -> None:
-        self.read = read
-        self.calls = 0
+class _Reader:
+    """A recording's bytes by exact ranged reads, counted; what the last read brought is kept,
+    so the box header that followed it costs no call of its own."""
 
-    async def __call__(self, offset: int, length: int) -> bytes:
+    def __init__(self, read: Read, size: int) -> None:
+        self._read = read
+        self.size = size
+        self.calls = 0
+        self._at = 0
+        self._data = b""
+
+    async def read(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes from ``offset`` (inside the file)."""
+        held = offset - self._at
+        if held >= 0 and held + length <= len(self._data):
+            return self._data[held : held + length]
         self.calls += 1
-        data = await self.read(offset, length)
+        data = await self._read(offset, length)
         if len(data) != length:
             raise BmffError("a read returned fewer bytes than asked")
+        self._at, self._data = offset, data
         return data
+
+    async def box(self, position: int) -> Box | None:
+        """The top-level box at ``position``; None at the end of the file, or when the box
+        runs past it."""
+        if self.size - position < 8:
+            return None
+        found = box_header(await self.read(position, 8), 0, _UNBOUNDED)
+        if found is None:  # a 64-bit size follows
+            if self.size - position < 16:
+                return None
+            found = box_header(await self.read(position, 16), 0, _UNBOUNDED)
+        if found is None:
+            raise BmffError("a box header is cut off")
+        end = self.size if found.size == _UNBOUNDED else position + found.size
+        return Box(found.type, position, found.header, end) if end <= self.size else None
 
 
 async def build_index(read: Read, size: int) -> FragmentIndex:
     """The fragment index of a recording of ``size`` bytes; ``BmffError`` if it is not a
     fragmented MP4 this can index."""
-    counted = _Counted(read)
+    reader = _Reader(read, size)
+    if size >= 8:
+        await reader.read(0, min(size, HEAD_READ))  # the ftyp and the next box's header
     position, movie, init_size, track = 0, None, 0, None
     for _ in range(_MAX_LEADING_BOXES):
-        box = await _top_box(counted, position, size)
+        box = await reader.box(position)
         if box is None:
             raise BmffError("no movie fragment")
         if box.type == b"moov":
             if box.size > MAX_MOOV:
                 raise BmffError("the moov is too large for a fragmented MP4")
-            data = await counted(position, box.size)
+            # The moov and the header of the box after it, in one read.
+            data = await reader.read(position, min(size - position, box.size + 8))
             movie = parse_moov(data, Box(b"moov", 0, box.header, box.size))
             if not movie.fragmented:
                 raise BmffError("not a fragmented MP4 (its moov has no mvex)")
             track = movie.main_track()
             init_size = box.end
         elif box.type == b"sidx" and track is not None:
-            found = await _from_sidx(counted, box, size, track, init_size)
+            found = await _from_sidx(reader, box, track, init_size)
             if found is not None:
                 return found
         elif box.type == b"moof":
             if movie is None or track is None:
                 raise BmffError("a movie fragment before the moov")
-            offsets, sizes, durations = await _fragments(counted, box, size, track)
-            return _index(init_size, track.timescale, offsets, sizes, durations, counted.calls)
+            offsets, sizes, durations = await _fragments(reader, box, track)
+            return _index(init_size, track.timescale, offsets, sizes, durations, reader.calls)
         elif box.type == b"mdat":
             raise BmffError("not a fragmented MP4 (media data before any movie fragment)")
         position = box.end
@@ -147,32 +181,12 @@ def _index(
     )
 
 
-async def _top_box(read: _Counted, position: int, size: int) -> Box | None:
-    """The top-level box at ``position``; None at the end of the file or when the box
-    runs past it."""
-    if size - position < 8:
-        return None
-    head = await read(position, HEADER)
-    found = box_header(head, 0, _UNBOUNDED)
-    if found is None:  # a 64-bit size follows
-        if size - position < 16:
-            return None
-        head += await read(position + HEADER, 8)
-        found = box_header(head, 0, _UNBOUNDED)
-    if found is None:
-        raise BmffError("a box header is cut off")
-    box = Box(found.type, position, found.header, position + found.size)
-    if found.size == _UNBOUNDED:  # size 0: the box runs to the end of the file
-        box = Box(found.type, position, found.header, size)
-    return box if box.end <= size else None
-
-
 async def _from_sidx(
-    read: _Counted, box: Box, size: int, track: Track, init_size: int
+    reader: _Reader, box: Box, track: Track, init_size: int
 ) -> FragmentIndex | None:
     if box.size > MAX_INDEX_BOX:
         return None
-    data = await read(box.start, box.size)
+    data = await reader.read(box.start, box.size)
     try:
         sidx = parse_sidx(data, Box(b"sidx", 0, box.header, box.size))
     except BmffError:
@@ -182,34 +196,95 @@ async def _from_sidx(
     offsets, sizes, durations = [], [], []
     position = box.end + sidx.first_offset
     for length, duration in sidx.references:
-        if position + length > size:
+        if position + length > reader.size:
             break
         offsets.append(position)
         sizes.append(length)
         durations.append(duration)
         position += length
-    return _index(init_size, sidx.timescale, offsets, sizes, durations, read.calls)
+    return _index(init_size, sidx.timescale, offsets, sizes, durations, reader.calls)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What lies at a position of the walk: a fragment (``moof`` > 0) of ``length`` bytes
+    and ``duration`` ticks, another box to skip (``moof`` == 0), or the end (None)."""
+
+    length: int
+    duration: int
+    moof: int
+
+
+async def _step(reader: _Reader, position: int, guess: int, track: Track) -> _Step | None:
+    """One read, sized ``guess``, for the box at ``position``: a moof whole and the header
+    of the box after it (its mdat), when the guess is right."""
+    size = reader.size
+    if size - position < 8:
+        return None
+    data = await reader.read(position, min(size - position, max(guess, 8)))
+    head = await reader.box(position)
+    if head is None or (head.end == size and head.type != b"moof"):
+        return None  # cut off (a recording still being written), or a last box of no media
+    if head.type != b"moof":
+        return _Step(head.size, 0, 0)  # mfra, free, an mdat of no fragment: none is media
+    if head.size > MAX_INDEX_BOX:
+        raise BmffError("a moof is too large")
+    span = min(size - position, head.size + 8)
+    if len(data) < span:
+        data = await reader.read(position, span)
+    fragment = parse_moof(data, Box(b"moof", 0, head.header, head.size), track)
+    length = head.size
+    if size - head.end >= 8:
+        following = await reader.box(head.end)
+        if following is None:
+            return None  # its media data is cut off
+        if following.type == b"mdat":
+            length = following.end - position
+    return _Step(length, fragment.duration if fragment else 0, head.size)
 
 
 async def _fragments(
-    read: _Counted, first: Box, size: int, track: Track
+    reader: _Reader, first: Box, track: Track
 ) -> tuple[list[int], list[int], list[int]]:
-    """(offsets, sizes, durations) from the mfra if the file has a usable one, else by
-    walking the moof boxes from the first (whose header was read)."""
-    if size - first.start >= 16:
-        found = await _from_mfra(read, first.start, size, track)
-        if found is not None:
-            return found
-    return await _walk(read, first.start, size, track, first.size + HEADER)
+    """(offsets, sizes, durations) of the fragments, walking from moof to moof; after the
+    first, from the mfra instead when the file holds one and the walk would cost more."""
+    offsets: list[int] = []
+    sizes: list[int] = []
+    durations: list[int] = []
+    position, guess = first.start, first.size + 8
+    for _ in range(MAX_FRAGMENTS + _MAX_LEADING_BOXES):
+        step = await _step(reader, position, guess, track)
+        if step is None:
+            return offsets, sizes, durations
+        if not step.moof:
+            position, guess = position + step.length, 8
+            continue
+        if step.duration == 0 and offsets and offsets[-1] + sizes[-1] == position:
+            sizes[-1] += step.length  # no time of the main track: part of the fragment before
+        else:
+            if len(offsets) >= MAX_FRAGMENTS:
+                break
+            offsets.append(position)
+            sizes.append(step.length)
+            durations.append(step.duration)
+        position, guess = position + step.length, step.moof + 8
+        if len(offsets) == 1 and (reader.size - first.start) // step.length > MFRA_WORTH:
+            found = await _from_mfra(reader, first.start, track, guess)
+            if found is not None:
+                return found
+    raise BmffError(f"more than {MAX_FRAGMENTS} movie fragments")
 
 
 async def _from_mfra(
-    read: _Counted, first: int, size: int, track: Track
+    reader: _Reader, first: int, track: Track, guess: int
 ) -> tuple[list[int], list[int], list[int]] | None:
-    length = mfra_size(await read(size - 16, 16))
+    size = reader.size
+    if size - first < 16:
+        return None
+    length = mfra_size(await reader.read(size - 16, 16))
     if length is None or length > MAX_INDEX_BOX or length > size - first:
         return None
-    data = await read(size - length, length)
+    data = await reader.read(size - length, length)
     try:
         mfra = box_header(data, 0, length)
         if mfra is None or mfra.type != b"mfra" or mfra.size != length:
@@ -237,78 +312,10 @@ async def _from_mfra(
     offsets = [offset for offset, _ in ordered]
     sizes = [b - a for a, b in zip(offsets, [*offsets[1:], end], strict=True)]
     durations = [b - a for a, b in itertools.pairwise(times)]
-    last = await _moof_at(read, offsets[-1], size, track)
-    if last is None:
+    last = await _step(reader, offsets[-1], guess, track)
+    if last is None or not last.moof:
         return None
-    durations.append(last[1])
-    return offsets, sizes, durations
-
-
-async def _moof_at(
-    read: _Counted, position: int, size: int, track: Track
-) -> tuple[int, int] | None:
-    """(the bytes of the fragment, the track's duration in it) of the moof at ``position``;
-    None if there is none there."""
-    box = await _top_box(read, position, size)
-    if box is None or box.type != b"moof" or box.size > MAX_INDEX_BOX:
-        return None
-    data = await read(position, box.size)
-    fragment = parse_moof(data, Box(b"moof", 0, box.header, box.size), track)
-    return box.size, fragment.duration if fragment else 0
-
-
-async def _walk(
-    read: _Counted, first: int, size: int, track: Track, guess: int
-) -> tuple[list[int], list[int], list[int]]:
-    offsets: list[int] = []
-    sizes: list[int] = []
-    durations: list[int] = []
-    position = first
-    while position < size:
-        if len(offsets) >= MAX_FRAGMENTS:
-            raise BmffError(f"more than {MAX_FRAGMENTS} movie fragments")
-        want = min(size - position, guess)
-        data = await read(position, want)
-        head = box_header(data, 0, _UNBOUNDED)
-        if head is None and want < 16 <= size - position:
-            data += await read(position + want, 16 - want)
-            head = box_header(data, 0, _UNBOUNDED)
-        if head is None or head.size == _UNBOUNDED:
-            break  # a box to the end of the file: no fragment follows
-        if position + head.size > size:
-            break  # cut off: a recording still being written
-        if head.type != b"moof":
-            position += head.size  # mfra, free, an mdat of no fragment: none is media
-            guess = HEADER
-            continue
-        if head.size > MAX_INDEX_BOX:
-            raise BmffError("a moof is too large")
-        # The moof whole, and the next box's header (its mdat) if the file goes on.
-        span = min(size - position, head.size + HEADER)
-        if len(data) < span:
-            data += await read(position + len(data), span - len(data))
-        moof = Box(b"moof", 0, head.header, head.size)
-        fragment = parse_moof(data, moof, track)
-        end = head.size
-        following = box_header(data, head.size, _UNBOUNDED) if span >= head.size + 8 else None
-        if following is None and span == head.size + HEADER and size - position >= span + 8:
-            data += await read(position + span, 8)  # the mdat's 64-bit size
-            following = box_header(data, head.size, _UNBOUNDED)
-        if following is not None and following.type == b"mdat":
-            if following.size == _UNBOUNDED:
-                following = Box(b"mdat", head.size, following.header, size - position)
-            if position + following.end > size:
-                break  # its media data is cut off
-            end = following.end
-        duration = fragment.duration if fragment else 0
-        if duration == 0 and offsets and offsets[-1] + sizes[-1] == position:
-            sizes[-1] += end  # no time of the main track: part of the fragment before
-        else:
-            offsets.append(position)
-            sizes.append(end)
-            durations.append(duration)
-        position += end
-        guess = head.size + HEADER
+    durations.append(last.duration)
     return offsets, sizes, durations
 
 

@@ -43,3 +43,20 @@ def test_the_side_by_side_harness_checks_what_it_measures(tmp_path: Path) -> Non
         assert doc["summary"][key]["median"] > 0, key
     assert (tmp_path / "quick.png").stat().st_size > 1000
     assert "| section | variant |" in (tmp_path / "quick.md").read_text()
+
+
+def test_the_timeline_benchmark_measures_a_playlist_on_s3_and_disk(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.timeline", "--recordings", "3", "--runs", "1",
+         "--seconds", "0.5", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    doc = json.loads((tmp_path / "timeline.json").read_text())
+    for part in ("summary", "disk"):
+        s = doc[part]
+        assert s["cold_read_calls"] >= 3 * 5, s  # each recording indexed from its boxes
+        assert s["warm_read_calls"] == 0, s  # then from the cache
+        assert s["warm_playlists_per_s"] > 0, s
+    assert doc["summary"]["cold_list_calls"] >= 1
+    assert "| cold: time to first playlist byte |" in (tmp_path / "timeline.md").read_text()

@@ -142,27 +142,31 @@ class AzureStorage:
 
     async def listing(
         self, folder: str, start_after: str = "", *, scope: str = ""
-    ) -> AsyncIterator[Listed]:
+    ) -> AsyncIterator[list[Listed]]:
         """List Blobs with a "/" delimiter, one page per call as the caller gets that far.
 
         Azure has no start-after: the keys up to ``start_after`` are listed and skipped."""
         if folder and not folder.endswith("/"):
             return
-        blobs = self.container.walk_blobs(
+        pages = self.container.walk_blobs(
             name_starts_with=folder, delimiter="/", results_per_page=LIST_PAGE
-        ).__aiter__()
+        ).by_page()
         while True:
             with translate():
                 try:
-                    item = await blobs.__anext__()
+                    page = await pages.__anext__()
                 except StopAsyncIteration:
                     return
-            # A BlobPrefix is a subfolder; a folder's own marker blob is not inside it.
-            name = item.name
-            if not isinstance(item, BlobProperties) or name == folder or "/" in name[len(folder) :]:
-                continue
-            if name > start_after:
-                yield Listed(name, _meta(item))
+                items = [item async for item in page]  # already fetched: no further call
+            yield [
+                Listed(item.name, _meta(item))
+                for item in items
+                # A BlobPrefix is a subfolder; a folder's own marker blob is not inside it.
+                if isinstance(item, BlobProperties)
+                and item.name != folder
+                and "/" not in item.name[len(folder) :]
+                and item.name > start_after
+            ]
 
     @asynccontextmanager
     async def open(

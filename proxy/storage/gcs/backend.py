@@ -139,7 +139,7 @@ class GcsStorage:
 
     async def listing(
         self, folder: str, start_after: str = "", *, scope: str = ""
-    ) -> AsyncIterator[Listed]:
+    ) -> AsyncIterator[list[Listed]]:
         """GCS's objects list with a "/" delimiter, a page per call as the caller gets that far.
 
         GCS's ``startOffset`` is inclusive: a key equal to ``start_after`` is skipped here."""
@@ -164,8 +164,7 @@ class GcsStorage:
                     ]
             except NotFound:
                 raise StoreMissing() from None  # a listing's only 404: no such bucket
-            for entry in listed:
-                yield entry
+            yield listed
             token = page.get("nextPageToken")
             if not token:
                 return

@@ -90,12 +90,11 @@ class LocalStorage:
 
     async def listing(
         self, folder: str, start_after: str = "", *, scope: str = ""
-    ) -> AsyncIterator[Listed]:
-        """The regular files of the folder, read and sorted whole in one trip to the executor."""
+    ) -> AsyncIterator[list[Listed]]:
+        """The regular files of the folder, read and sorted whole in one trip to the executor:
+        one page."""
         loop = asyncio.get_running_loop()
-        listed = await loop.run_in_executor(None, self._list_folder, folder, start_after, scope)
-        for entry in listed:
-            yield entry
+        yield await loop.run_in_executor(None, self._list_folder, folder, start_after, scope)
 
     async def check(self) -> None:
         loop = asyncio.get_running_loop()

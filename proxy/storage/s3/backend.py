@@ -88,7 +88,7 @@ class S3Storage:
 
     async def listing(
         self, folder: str, start_after: str = "", *, scope: str = ""
-    ) -> AsyncIterator[Listed]:
+    ) -> AsyncIterator[list[Listed]]:
         """ListObjectsV2 with a "/" delimiter, one page per call as the caller gets that far."""
         if folder and not folder.endswith("/"):
             return
@@ -103,12 +103,12 @@ class S3Storage:
         while True:
             with botocore.translate():
                 page = await self.client.list_objects_v2(**params)
-            for item in page.get("Contents", ()):
-                key = item["Key"]
-                # A folder's own marker object ("folder/") is not inside it.
-                if key == folder or key <= start_after:
-                    continue
-                yield Listed(key, _listed_meta(item))
+            # A folder's own marker object ("folder/") is not inside it.
+            yield [
+                Listed(item["Key"], _listed_meta(item))
+                for item in page.get("Contents", ())
+                if item["Key"] != folder and item["Key"] > start_after
+            ]
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
