@@ -78,6 +78,17 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.timeline_recordings = Counter(
+            "proxy_timeline_recordings",
+            "Recordings selected for timeline playlists, by result (played, skipped).",
+            ["result"],
+            registry=r,
+        )
+        self.timeline_index_builds = Counter(
+            "proxy_timeline_index_builds",
+            "Fragment indexes built from a recording's boxes (the rest came from the cache).",
+            registry=r,
+        )
         self.rejected_streams = Counter(
             "proxy_streams_rejected",
             "Requests answered 503 because the process was at its stream limit.",

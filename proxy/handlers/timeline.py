@@ -18,8 +18,10 @@ never silently misses recordings because a backend was down.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from aiohttp import web
@@ -39,7 +41,7 @@ from proxy.metrics import Metrics
 from proxy.runtime import Runtime
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY, TIMELINES
 from proxy.storage.base import ByteRange, Listed, ObjectMeta, Storage
-from proxy.streaming import Limits, backend_call
+from proxy.streaming import Limits, abort, backend_call
 from proxy.telemetry import client_of
 from proxy.timeline.index import FragmentIndex, build_index
 from proxy.timeline.naming import RecordingName, Window, recording_name
@@ -49,11 +51,13 @@ MAX_RECORDINGS = 1000  # per playlist: past it, a 400 that says to narrow the wi
 MAX_LISTED = 20_000  # folder entries looked at for one playlist
 MAX_SEGMENTS = 100_000  # fragments in one playlist
 BUILD_CONCURRENCY = 8  # index builds (each a few small reads) at a time, per request
+WHOLE_BODY = 1024 * 1024  # a playlist up to this size is sent whole, with its length
 HLS_TYPE = "application/vnd.apple.mpegurl"
 # The recordings that could not be played, counted (never named) in each answer.
 SKIPPED = "X-Timeline-Skipped"
 # A recording that vanished or changed since the listing, or cannot be read: left out.
 _LEFT_OUT = (NotFound, ObjectChanged, FileUnreadable)
+log = logging.getLogger("proxy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +89,44 @@ async def timeline(request: web.Request) -> web.StreamResponse:
             )
             return web.json_response(doc, headers=headers, dumps=_dumps)
         headers[names.CONTENT_TYPE] = HLS_TYPE
-        chunks = playlist_chunks(selection.recordings)
+        chunks = (chunk.encode() for chunk in playlist_chunks(selection.recordings))
         if request.method == "HEAD":
-            length = sum(len(chunk.encode()) for chunk in chunks)
+            length = sum(len(chunk) for chunk in chunks)
             return web.Response(headers={**headers, names.CONTENT_LENGTH: str(length)})
-        response = web.StreamResponse(headers=headers)
+        return await _send(request, headers, chunks, server.client_timeout)
+
+
+async def _send(
+    request: web.Request, headers: dict[str, str], chunks: Iterator[bytes], seconds: float
+) -> web.StreamResponse:
+    """A playlist of at most ``WHOLE_BODY`` bytes in one answer with its length; a longer one
+    chunked as it is written, never more than a chunk of it held. A client that takes nothing
+    for ``seconds`` is cut off."""
+    held: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        held.append(chunk)
+        size += len(chunk)
+        if size > WHOLE_BODY:
+            break
+    else:
+        return web.Response(headers=headers, body=b"".join(held))
+    metrics = request.app[METRICS]
+    response = web.StreamResponse(headers=headers)
+    try:
         await response.prepare(request)
-        for chunk in chunks:
-            await response.write(chunk.encode())
+        for chunk in itertools.chain(held, chunks):
+            held = []
+            async with asyncio.timeout(seconds):
+                await response.write(chunk)
         await response.write_eof()
-        return response
+    except TimeoutError:
+        log.warning("aborting playlist: client took nothing for %ss", seconds)
+        metrics.stream_aborts.labels("client_timeout").inc()
+        abort(request)
+    except ConnectionError:
+        metrics.stream_aborts.labels("client_gone").inc()
+    return response
 
 
 def _dumps(doc: object) -> str:
@@ -143,12 +175,16 @@ async def select(
     cache = request.app[TIMELINES]
     gate = asyncio.Semaphore(BUILD_CONCURRENCY)
 
+    async def build(read: Callable[[int, int], Awaitable[bytes]], size: int) -> FragmentIndex:
+        metrics.timeline_index_builds.inc()
+        return await build_index(read, size)
+
     async def indexed(name: RecordingName, meta: ObjectMeta) -> FragmentIndex | None:
         read = _reader(storage, name.key, meta, scope, metrics, limits)
         async with gate:
             try:
                 found = await cache.get(
-                    storage.name, name.key, meta.etag or "", lambda: build_index(read, meta.size)
+                    storage.name, name.key, meta.etag or "", lambda: build(read, meta.size)
                 )
             except _LEFT_OUT:
                 return None
@@ -162,7 +198,10 @@ async def select(
     ]
     if sum(len(r.index) for r in recordings) > MAX_SEGMENTS:
         raise BadRequest(f"the timeline holds more than {MAX_SEGMENTS} segments: narrow it")
-    return Selection(recordings, len(names_found) - len(recordings))
+    skipped = len(names_found) - len(recordings)
+    metrics.timeline_recordings.labels("played").inc(len(recordings))
+    metrics.timeline_recordings.labels("skipped").inc(skipped)
+    return Selection(recordings, skipped)
 
 
 async def _all(

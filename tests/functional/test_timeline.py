@@ -19,6 +19,7 @@ import pytest
 from proxy.handlers import timeline
 from proxy.links.tokens import TOKEN_PATH, parse_token
 from proxy.state import TIMELINES
+from proxy.timeline.naming import Window
 from tests.functional.test_issuing import Issuer
 from tests.functional.test_issuing import issuer as issuer  # the fixture, shared
 from tests.functional.test_token_issuing import SIGNER
@@ -224,6 +225,10 @@ async def test_indexes_are_built_once_per_version(issuer: Issuer, rec: list[Reco
     path.write_bytes(data)
     await (await issuer.client.get(_path(url))).text()
     assert cache.misses == misses + 1
+    scrape = await (await issuer.client.get("/metrics")).text()
+    assert "proxy_timeline_index_builds_total 6.0" in scrape
+    assert 'proxy_timeline_recordings_total{result="played"} 12.0' in scrape
+    assert 'proxy_timeline_recordings_total{result="skipped"} 3.0' in scrape
 
 
 async def test_head_gives_the_length_of_the_playlist(issuer: Issuer, rec: list[Recording]) -> None:
@@ -328,3 +333,39 @@ async def test_a_recording_cut_off_mid_fragment_plays_its_complete_fragments(
     url = await _playlist_url(issuer, start=rec[2].timestamp, end=rec[2].timestamp + 1)
     entries = _entries(await (await issuer.client.get(_path(url))).text())
     assert [len(e["segments"]) for e in entries] == [2]
+
+
+async def test_revocation_binding_and_prefix_hold_for_a_playlist(
+    issuer: Issuer, rec: list[Recording]
+) -> None:
+    url = await _playlist_url(issuer)
+    assert (await issuer.client.get(_path(url))).status == 200
+    links = Links()
+    expires = int(issuer.clock.now) + 60
+    window = Window(T0, T0 + 60)
+    unbound = links.token("cam", "unbound", expires=expires, folder=FOLDER, timeline=window)
+    outside = links.token("cam", "disk", expires=expires, folder="other/", timeline=window)
+    for token in (unbound, outside):
+        resp = await issuer.client.get(f"/api/storage/timeline/{token}.m3u8")
+        assert resp.status == 403
+        assert (await resp.json())["error"] == "revoked"
+    doc = json.loads(json.dumps(issuer.doc))
+    doc["accounts"]["cam"]["enabled"] = False
+    await issuer.reload(doc)
+    revoked = await issuer.client.get(_path(url))
+    assert revoked.status == 403
+    assert (await revoked.json())["error"] == "revoked"
+
+
+async def test_a_playlist_answers_cors_and_preflight_for_a_player_page(
+    issuer: Issuer, rec: list[Recording]
+) -> None:
+    url = await _playlist_url(issuer)
+    got = await issuer.client.get(_path(url), headers={"Origin": "https://player.example"})
+    assert got.headers["Access-Control-Allow-Origin"] == "*"
+    assert "X-Timeline-Skipped" in got.headers["Access-Control-Expose-Headers"]
+    preflight = await issuer.client.options(
+        _path(url),
+        headers={"Origin": "https://player.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status == 204
