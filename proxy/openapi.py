@@ -11,7 +11,7 @@ from typing import Any
 from proxy.http import names
 from proxy.links.query import SIGNED_PATH
 from proxy.links.rules import MAX_FILENAME_BYTES, MAX_NAME_CHARS
-from proxy.links.tokens import TOKEN_PATH
+from proxy.links.tokens import TIMELINE_PATH, TOKEN_PATH
 
 _JSON = "application/json"
 
@@ -170,6 +170,56 @@ def _serving(parameters: list[dict[str, Any]], summary: str) -> dict[str, Any]:
     }
 
 
+_SKIPPED = {"X-Timeline-Skipped": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+_PLAYLIST_ERRORS = {
+    "400": _error("malformed token, or more recordings, entries or segments than the caps"),
+    "403": _error("bad signature, expired, revoked, not yet valid, or not a timeline's token"),
+    "404": _error("neither .m3u8 nor .json"),
+    "502": _error("the backend failed or is unreachable"),
+    "503": _error("this process is at its stream limit", _RETRY_AFTER),
+    "504": _error("the backend timed out"),
+}
+_TIMELINE_NAME = [
+    {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "the token (§6, with tl) then .m3u8 (the playlist) or .json",
+    }
+]
+
+
+def _timeline() -> dict[str, Any]:
+    """§7: the playlist (or its JSON) of a timeline token."""
+    answer = {
+        "description": "the HLS playlist (.m3u8) or the recordings as JSON (.json)",
+        "headers": {**_CORS, **_SKIPPED},
+        "content": {
+            "application/vnd.apple.mpegurl": {"schema": {"type": "string"}},
+            _JSON: {"schema": {"type": "object"}},
+        },
+    }
+    return {
+        "parameters": _TIMELINE_NAME,
+        "get": {
+            "summary": "A folder's recordings in a time window as one HLS VOD stream (§7)",
+            "responses": {"200": answer, **_PLAYLIST_ERRORS},
+        },
+        "head": {
+            "summary": "The GET answer's status and headers",
+            "responses": {
+                "200": {"description": "the playlist's length", "headers": _SKIPPED},
+                **{code: {"description": a["description"]} for code, a in _PLAYLIST_ERRORS.items()},
+            },
+        },
+        "options": {
+            "summary": "CORS preflight",
+            "responses": {"204": {"description": "allowed methods and headers"}},
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -252,6 +302,25 @@ def document() -> dict[str, Any]:
                     },
                 },
             },
+            TIMELINE_PATH: {
+                "post": {
+                    "summary": "Issue a timeline's playlist URL (§7)",
+                    "parameters": _CREDENTIALS,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            _JSON: {"schema": {"$ref": "#/components/schemas/TimelineRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "200": _LINK_ANSWER,
+                        **_ISSUE_ERRORS,
+                        "408": _error("the body did not arrive within server.body_timeout"),
+                        "413": _error("the body is over the limit"),
+                    },
+                },
+            },
+            f"{TIMELINE_PATH}/{{name}}": _timeline(),
             "/healthz": {
                 "get": {
                     "summary": "Liveness",
@@ -335,6 +404,19 @@ def document() -> dict[str, Any]:
                         "expires": {"type": "integer"},
                         "expiresAt": {"type": "string"},
                         "expiresIn": {"type": "integer", "minimum": 0},
+                    },
+                    "additionalProperties": False,
+                },
+                "TimelineRequest": {
+                    "type": "object",
+                    "required": ["prefix", "start", "end"],
+                    "properties": {
+                        "prefix": {"type": "string", "description": "a folder, ending with /"},
+                        "provider": {"type": "string"},
+                        "device": {"type": "string", "description": "the name's third field"},
+                        "start": {"type": "integer", "description": "Unix seconds, included"},
+                        "end": {"type": "integer", "description": "Unix seconds, excluded"},
+                        "uriExpiryTime": {"type": ["string", "integer"]},
                     },
                     "additionalProperties": False,
                 },
