@@ -124,18 +124,17 @@ async def _one_process(p: ProxyProcess, url: str, seconds: float) -> dict[str, f
     }
 
 
+def _s3(endpoint: str) -> Any:
+    """A boto3 client of moto's server (its test credentials)."""
+    from tests.conftest import MotoServer
+
+    return MotoServer(endpoint, 0).client()
+
+
 def _direct_ms(moto_endpoint: str, bucket: str, key: str) -> tuple[float, float]:
     """(the folder's listing, the median of 20 ranged 512-byte GETs), asked of moto directly
     with boto3, in milliseconds: what the backend itself costs."""
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = _s3(moto_endpoint)
     s3.list_objects_v2(Bucket=bucket, Prefix=FOLDER, Delimiter="/")  # a warm connection
     began = time.perf_counter()
     pages = s3.get_paginator("list_objects_v2").paginate(
@@ -153,8 +152,6 @@ def _direct_ms(moto_endpoint: str, bucket: str, key: str) -> tuple[float, float]
 
 
 def run(recordings: int, runs: int, seconds: float) -> dict[str, Any]:
-    import boto3
-
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sample = work / "sample.mp4"
@@ -163,13 +160,7 @@ def run(recordings: int, runs: int, seconds: float) -> dict[str, Any]:
         port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
         with started(moto_argv(port), f"{endpoint}/moto-api/", work / "moto.log"):
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=endpoint,
-                region_name="us-east-1",
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
+            s3 = _s3(endpoint)
             s3.create_bucket(Bucket="timeline")
             names = [kerberos_name(T0 + 10 * i, "frontdoor", SECONDS) for i in range(recordings)]
             with ThreadPoolExecutor(8) as pool:

@@ -36,7 +36,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -362,6 +362,48 @@ class Exchange:
     body: bytes | None
 
 
+def waiter(page: Any, console: list[str]) -> Callable[..., Awaitable[None]]:
+    """``wait(expression, timeout_ms)``: until ``expression`` holds in the player page or the
+    player fails (``window.serious()``); bounded, and a failure shows the player's state."""
+
+    async def wait(expression: str, timeout: float = 30_000) -> None:
+        state = "({events, errors, t: v.currentTime, d: v.duration, rs: v.readyState})"
+        try:
+            await page.wait_for_function(
+                f"({expression}) || window.serious().length", timeout=timeout
+            )
+        except Exception as exc:
+            raise AssertionError(
+                f"{expression}: {exc}\n{await page.evaluate(state)}\n{console[-20:]}"
+            ) from exc
+        errors = await page.evaluate("window.serious()")
+        assert not errors, (expression, errors, await page.evaluate(state), console[-20:])
+
+    return wait
+
+
+async def exchanges_of(responses: list[Any], key_of: Callable[[str], str]) -> list[Exchange]:
+    """What the page's media requests asked for and got, bodies included where they came."""
+    exchanges = []
+    for response in responses:
+        request_headers = await response.request.all_headers()
+        try:
+            body: bytes | None = await response.body()
+        except Exception:  # a load the player cancelled: no body to compare
+            body = None
+        exchanges.append(
+            Exchange(
+                response.url,
+                key_of(response.url),
+                request_headers.get("range"),
+                response.status,
+                await response.all_headers(),
+                body,
+            )
+        )
+    return exchanges
+
+
 def check_exchange(package: Package, x: Exchange) -> None:
     """2xx; with Range a 206 whose Content-Range, length and bytes are the file's."""
     assert 200 <= x.status < 300, (x.url, x.status)
@@ -450,20 +492,7 @@ async def test_player_plays_seeks_and_ends(
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
 
-            async def wait(expression: str, timeout: float = 30_000) -> None:
-                """Until ``expression`` holds or the player fails; bounded."""
-                state = "({events, errors, t: v.currentTime, d: v.duration, rs: v.readyState})"
-                try:
-                    await page.wait_for_function(
-                        f"({expression}) || window.serious().length", timeout=timeout
-                    )
-                except Exception as exc:
-                    raise AssertionError(
-                        f"{expression}: {exc}\n{await page.evaluate(state)}\n{console[-20:]}"
-                    ) from exc
-                errors = await page.evaluate("window.serious()")
-                assert not errors, (expression, errors, await page.evaluate(state), console[-20:])
-
+            wait = waiter(page, console)
             await page.goto(page_url)
             await wait("window.events.includes('loadedmetadata')")
             duration = await page.evaluate("v.duration")
@@ -480,23 +509,7 @@ async def test_player_plays_seeks_and_ends(
                 "({events, errors, serious: window.serious(), t: v.currentTime, d: v.duration,"
                 " frames: v.getVideoPlaybackQuality().totalVideoFrames})"
             )
-            exchanges = []
-            for response in responses:
-                request_headers = await response.request.all_headers()
-                try:
-                    body: bytes | None = await response.body()
-                except Exception:  # a load the player cancelled: no body to compare
-                    body = None
-                exchanges.append(
-                    Exchange(
-                        response.url,
-                        origin.key_of(response.url) or "",
-                        request_headers.get("range"),
-                        response.status,
-                        await response.all_headers(),
-                        body,
-                    )
-                )
+            exchanges = await exchanges_of(responses, lambda url: origin.key_of(url) or "")
         finally:
             await browser.close()
     await assert_no_browser_left(before)

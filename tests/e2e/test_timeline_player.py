@@ -30,7 +30,13 @@ from proxy.links.tokens import TokenClaims, make_token
 from proxy.timeline.naming import Window
 from tests.conftest import MotoServer
 from tests.e2e.test_clients import CHROMIUM_ARGS
-from tests.e2e.test_players import _descendants, assert_no_browser_left, page_origin
+from tests.e2e.test_players import (
+    _descendants,
+    assert_no_browser_left,
+    exchanges_of,
+    page_origin,
+    waiter,
+)
 from tests.support.proxyapp import KEY
 from tests.support.recordings import T0, Recording, count_frames, make_set
 from tests.support.serving import media_doc, proxy_process
@@ -109,19 +115,7 @@ async def test_hls_js_plays_the_timeline_seeks_across_discontinuities_and_ends(
             )
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
 
-            async def wait(expression: str, timeout: float = 30_000) -> None:
-                state = "({events, errors, t: v.currentTime, d: v.duration})"
-                try:
-                    await page.wait_for_function(
-                        f"({expression}) || window.serious().length", timeout=timeout
-                    )
-                except Exception as exc:
-                    raise AssertionError(
-                        f"{expression}: {exc}\n{await page.evaluate(state)}\n{console[-20:]}"
-                    ) from exc
-                errors = await page.evaluate("window.serious()")
-                assert not errors, (expression, errors, console[-20:])
-
+            wait = waiter(page, console)
             await page.goto(page_url)
             await wait("window.events.includes('loadedmetadata')")
             duration = await page.evaluate("v.duration")
@@ -137,17 +131,7 @@ async def test_hls_js_plays_the_timeline_seeks_across_discontinuities_and_ends(
                 "({events, t: v.currentTime, serious: window.serious(),"
                 " frames: v.getVideoPlaybackQuality().totalVideoFrames})"
             )
-            exchanges = []
-            for response in responses:
-                headers = await response.request.all_headers()
-                try:
-                    body: bytes | None = await response.body()
-                except Exception:  # a load the player cancelled on the seek
-                    body = None
-                exchanges.append(
-                    (response.url, headers.get("range"), response.status,
-                     await response.all_headers(), body)
-                )  # fmt: skip
+            exchanges = await exchanges_of(responses, lambda url: url)
         finally:
             await browser.close()
     await assert_no_browser_left(before)
@@ -155,10 +139,11 @@ async def test_hls_js_plays_the_timeline_seeks_across_discontinuities_and_ends(
     assert not result["serious"], (result, console[-20:])
     assert result["t"] >= total - 0.3, result
     assert result["frames"] > 0, result
-    media = [x for x in exchanges if x[0].startswith(media_prefix)]
+    media = [x for x in exchanges if x.url.startswith(media_prefix)]
     assert media, exchanges
     names = set()
-    for url, asked, status, headers, body in media:
+    for x in media:
+        url, asked, status, headers, body = x.url, x.request_range, x.status, x.headers, x.body
         key = unquote(url[len(media_prefix) :].split("/", 1)[1])
         names.add(key.rsplit("/", 1)[1])
         data = (root / key).read_bytes()
@@ -179,10 +164,10 @@ async def test_hls_js_plays_the_timeline_seeks_across_discontinuities_and_ends(
         f"{src.split('/')[2]}: {len(media)} ranged media responses over {len(names)} recordings, "
         f"frames shown {result['frames']}, cancelled loads {len(failed)}"
     )
-    playlist = [x for x in exchanges if "/api/storage/timeline/" in x[0]]
+    playlist = [x for x in exchanges if "/api/storage/timeline/" in x.url]
     assert playlist, exchanges
-    assert playlist[0][2] == 200
-    assert playlist[0][3]["x-timeline-skipped"] == "1"
+    assert playlist[0].status == 200
+    assert playlist[0].headers["x-timeline-skipped"] == "1"
 
 
 async def test_ffprobe_reads_every_packet_of_the_timeline(

@@ -10,12 +10,11 @@ source length and copied; every ffmpeg and ffprobe run has a timeout.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.packages import TIMEOUT
+from tests.support.packages import TIMEOUT, _ffmpeg
 
 FPS = 25
 T0 = 1776427171  # the first recording's second (2026-04-17T11:59:31Z)
@@ -46,16 +45,6 @@ SET = (
 
 def kerberos_name(timestamp: int, device: str, seconds: int) -> str:
     return f"{timestamp}_6-967003_{device}_200-200-400-400_{seconds * FPS}_769.mp4"
-
-
-def _ffmpeg(*args: str) -> None:
-    if not shutil.which("ffmpeg"):
-        raise RuntimeError("ffmpeg is missing: scripts/test installs it")
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", *args],
-        check=True,
-        timeout=TIMEOUT,
-    )
 
 
 def encode(path: Path, seconds: int, *, fragmented: bool = True, start: int = 0) -> None:
