@@ -37,6 +37,7 @@ from proxy.errors import (
 from proxy.http import names
 from proxy.links.tokens import TokenClaims, make_token, parse_token, token_url
 from proxy.links.verify import check_token
+from proxy.media.bmff import BmffError
 from proxy.metrics import Metrics
 from proxy.runtime import Runtime
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY, TIMELINES
@@ -183,10 +184,12 @@ async def select(
         read = _reader(storage, name.key, meta, scope, metrics, limits)
         async with gate:
             try:
+                if meta.etag is None:  # no version to key it by: built, never kept
+                    return await build(read, meta.size)
                 found = await cache.get(
-                    storage.name, name.key, meta.etag or "", lambda: build(read, meta.size)
+                    storage.name, name.key, meta.etag, lambda: build(read, meta.size)
                 )
-            except _LEFT_OUT:
+            except (BmffError, *_LEFT_OUT):
                 return None
         return found if isinstance(found, FragmentIndex) else None
 

@@ -254,6 +254,10 @@ async def test_a_timeline_token_is_refused_as_a_file_link_and_a_folder_token_as_
     as_timeline = await issuer.client.get(f"/api/storage/timeline/{folder_token}.m3u8")
     assert as_timeline.status == 403
     assert (await as_timeline.json())["error"] == "out_of_scope"
+    described = await (await issuer.client.get(f"{TOKEN_PATH}/{token}/")).json()
+    assert described["valid"] is True
+    assert described["scope"] == {"prefix": FOLDER}
+    assert described["timeline"] == {"start": T0, "end": T0 + 60}
     other = await issuer.client.get(f"/api/storage/timeline/{token}.mp4")
     assert other.status == 404
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
