@@ -97,11 +97,14 @@ class Stack:
     secure_link: int = 0
     proxy: int = 0
     proxy2: int = 0
+    bare: int = 0  # the naive peers (benchmarks.naive)
+    naive: int = 0
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self) -> None:
         self.origin, self.proxy_pass, self.secure_link = free_port(), free_port(), free_port()
         self.proxy, self.proxy2 = free_port(), free_port()
+        self.bare, self.naive = free_port(), free_port()
         (self.work / "tmp").mkdir()
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.work / "nginx.conf"
@@ -191,6 +194,36 @@ providers = ["disk", "s3"]
             )
             wait_port(port)
 
+        origin = f"http://127.0.0.1:{self.origin}"
+        for name, argv in (
+            ("bare", ["bare", "--port", str(self.bare)]),
+            ("naive", ["proxy", "--port", str(self.naive), "--origin", origin]),
+        ):
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.naive", *argv],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.work / f"{name}.log", "wb"),  # noqa: SIM115 - closed at exit
+            )
+        for port in (self.bare, self.naive):
+            wait_port(port)
+
+    def naive_url(self, name: str) -> str:
+        """The naive aiohttp proxy's URL of a file of the origin."""
+        return f"http://127.0.0.1:{self.naive}/media/cam/{name}"
+
+    def bare_url(self) -> str:
+        return f"http://127.0.0.1:{self.bare}/api/storage/signed/validate"
+
+    def token_link(self, provider: str, name: str) -> str:
+        """A §6 token link for a folder, to the same file as ``link``."""
+        from proxy.links.signing import Signer
+        from proxy.links.tokens import TokenClaims, make_token, token_url
+
+        claims = TokenClaims("cam", provider, int(time.time()) + 86400, folder="cam/")
+        token = make_token(claims, Signer(KEY.encode()))
+        return token_url(f"http://127.0.0.1:{self.proxy}", token, f"cam/{name}")
+
     def stop(self) -> None:
         for proc in self.procs.values():
             stop(proc)
@@ -261,11 +294,37 @@ def wrk(
     }
 
 
+def ab_head(url: str, connections: int, seconds: float) -> dict[str, float]:
+    """HEAD requests, as a link checker sends them, with ApacheBench (``-i``; wrk cannot: it
+    waits for the body a HEAD answer announces), keep-alive, for ``seconds``."""
+    argv = ["ab", "-q", "-i", "-k", "-c", str(connections), "-t", str(seconds), "-n", "10000000"]
+    out = subprocess.run(
+        [*argv, url], capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    rate = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    failed = re.search(r"Failed requests:\s+(\d+)", out)
+    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
+    if (failed and int(failed.group(1))) or (non2xx and int(non2xx.group(1))):
+        raise AssertionError(f"HEAD {url}: failed or non-2xx answers\n{out[-1500:]}")
+    return {
+        "rps": rate,
+        "failed": float(failed.group(1)) if failed else 0.0,
+        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
 def curl_check(
-    url: str, expect_status: int, expect_bytes: int | None, headers: list[str] | None = None
+    url: str,
+    expect_status: int,
+    expect_bytes: int | None,
+    headers: list[str] | None = None,
+    *,
+    head: bool = False,
 ) -> dict[str, str]:
     """One request, checked: status, body length, and Content-Range when asked for a range."""
     argv = ["curl", "-sS", "-o", os.devnull, "-D", "-", "-w", "%{http_code} %{size_download}"]
+    if head:
+        argv.append("--head")
     for header in headers or []:
         argv += ["-H", header]
     out = subprocess.run(
@@ -351,6 +410,7 @@ def build(stack: Stack, quick: bool) -> list[Section]:
             ),
             "proxy-403": lambda: wrk(s.link("disk", "small.bin", bad=True), 32, d),
             "nginx-secure_link": lambda: wrk(s.secure_link_url("small.bin"), 32, d),
+            "aiohttp-bare": lambda: wrk(s.bare_url(), 32, d),
         },
     )
     workers = Section(
@@ -373,6 +433,7 @@ def build(stack: Stack, quick: bool) -> list[Section]:
             "nginx-proxy_pass": stream(s.direct(big, s.proxy_pass)),
             "proxy-s3": proxy_cpu(stream(s.link("s3", big))),
             "proxy-local": proxy_cpu(stream(s.link("disk", big))),
+            "naive-aiohttp": stream(s.naive_url(big)),
         },
     )
     seek = Section(
@@ -384,6 +445,11 @@ def build(stack: Stack, quick: bool) -> list[Section]:
             "direct c64": lambda: wrk(s.direct(big), 64, d, ranged),
             "proxy-s3 c64": lambda: wrk(s.link("s3", big), 64, d, ranged),
             "proxy-local c64": lambda: wrk(s.link("disk", big), 64, d, ranged),
+            "naive-aiohttp c1": lambda: wrk(s.naive_url(big), 1, d, ranged),
+            "naive-aiohttp c64": lambda: wrk(s.naive_url(big), 64, d, ranged),
+            "proxy-local token c64": lambda: wrk(s.token_link("disk", big), 64, d, ranged),
+            "proxy-s3 HEAD c64": lambda: ab_head(s.link("s3", big), 64, d),
+            "proxy-local HEAD c64": lambda: ab_head(s.link("disk", big), 64, d),
         },
     )
 
@@ -428,6 +494,20 @@ def check(stack: Stack) -> None:
         got = curl_check(url, 206, 1024, ["Range: bytes=1048576-1049599"])
         if got.get("content-range") != f"bytes 1048576-1049599/{size}":
             raise AssertionError(f"{url}: Content-Range {got.get('content-range')}")
+    got = curl_check(s.naive_url(big), 206, 1024, ["Range: bytes=1048576-1049599"])
+    if got.get("content-range") != f"bytes 1048576-1049599/{size}":
+        raise AssertionError(f"naive proxy: Content-Range {got.get('content-range')}")
+    curl_check(s.naive_url(big), 200, size)
+    got = curl_check(s.token_link("disk", big), 206, 1024, ["Range: bytes=1048576-1049599"])
+    if got.get("content-range") != f"bytes 1048576-1049599/{size}":
+        raise AssertionError(f"token link: Content-Range {got.get('content-range')}")
+    for url in (s.link("s3", big), s.link("disk", big)):
+        got = curl_check(url, 200, 0, head=True)
+        if got.get("content-length") != str(size):
+            raise AssertionError(f"HEAD {url}: Content-Length {got.get('content-length')}")
+    bare = curl_check(s.bare_url(), 200, None)
+    if not bare.get("content-type", "").startswith("application/json"):
+        raise AssertionError(f"bare aiohttp: {bare}")
     curl_check(s.link("disk", "small.bin").replace("/signed?", "/signed/validate?"), 200, None)
     curl_check(s.link("disk", "small.bin", bad=True), 403, None)
     curl_check(s.secure_link_url("small.bin"), 200, None)
@@ -445,6 +525,16 @@ GOALS: dict[tuple[str, str], tuple[str, float]] = {
     ("seek/proxy-s3 c1/added_p50_ms", ""): ("<=", 0.10),
     ("seek/proxy-local c1/added_p50_ms", ""): ("<=", 0.10),
     ("validate/proxy/rps", "nginx-secure_link"): (">=", 0.35),
+    # Issue 17: at least as fast as what a user could write in an afternoon.
+    ("validate/proxy/rps", "aiohttp-bare"): (">=", 1.0),
+    ("validate/proxy-403/rps", "proxy"): (">=", 0.95),
+    ("seek/proxy-s3 c64/rps", "naive-aiohttp c64"): (">=", 1.0),
+    ("seek/proxy-local c64/rps", "naive-aiohttp c64"): (">=", 1.0),
+    ("seek/proxy-s3 c1/p50_over_naive_ms", ""): ("<=", 0.05),
+    ("seek/proxy-local c1/p50_over_naive_ms", ""): ("<=", 0.05),
+    ("seek/proxy-s3 HEAD c64/rps", "proxy-s3 c64"): (">=", 0.95),
+    ("seek/proxy-local HEAD c64/rps", "proxy-local c64"): (">=", 0.95),
+    ("seek/proxy-local token c64/rps", "proxy-local c64"): (">=", 0.95),
     ("workers/2 workers/rps", "1 worker"): (">=", 1.7),
     ("concurrency/proxy-s3 32 (16 slow)/per_stream_MiB", ""): ("<=", 1.0),
 }
@@ -477,21 +567,43 @@ def table(raw: dict[str, dict[str, list[dict[str, float]]]]) -> tuple[str, dict[
         goal = "; ".join(g for g in goals if g)
         rows.append(f"| {section} | {variant} | {value:,.3f} {metric} | {shown} | {goal} |")
 
-    row("validate", "proxy", "rps", ("nginx-secure_link",))
-    row("validate", "proxy-403", "rps", ("nginx-secure_link",))
+    naive = "aiohttp-bare" in raw["validate"]  # runs before issue 17 lack the naive peers
+    bare = ("aiohttp-bare",) if naive else ()
+    row("validate", "proxy", "rps", ("nginx-secure_link", *bare))
+    row("validate", "proxy-403", "rps", ("nginx-secure_link", "proxy"))
     row("validate", "nginx-secure_link", "rps")
+    if naive:
+        row("validate", "aiohttp-bare", "rps")
     row("validate", "proxy", "p50_ms")
     row("validate", "proxy", "p99_ms")
     row("workers", "2 workers", "rps", ("1 worker",))
+    peers = ("direct", "nginx-proxy_pass", *(("naive-aiohttp",) if naive else ()))
     for variant in ("proxy-s3", "proxy-local"):
-        row("stream", variant, "GBps", ("direct", "nginx-proxy_pass"))
+        row("stream", variant, "GBps", peers)
         row("stream", variant, "proxy_cpu_s")
     row("stream", "direct", "GBps")
     row("stream", "nginx-proxy_pass", "GBps")
+    if naive:
+        row("stream", "naive-aiohttp", "GBps", ("direct",))
     for c in ("c1", "c64"):
-        row("seek", f"proxy-s3 {c}", "rps", (f"direct {c}",))
-        row("seek", f"proxy-local {c}", "rps", (f"direct {c}",))
+        seek_peers = (f"direct {c}", *((f"naive-aiohttp {c}",) if naive else ()))
+        row("seek", f"proxy-s3 {c}", "rps", seek_peers)
+        row("seek", f"proxy-local {c}", "rps", seek_peers)
         row("seek", f"direct {c}", "rps")
+        if naive:
+            row("seek", f"naive-aiohttp {c}", "rps", (f"direct {c}",))
+    if naive:
+        row("seek", "proxy-local token c64", "rps", ("proxy-local c64",))
+        row("seek", "proxy-s3 HEAD c64", "rps", ("proxy-s3 c64",))
+        row("seek", "proxy-local HEAD c64", "rps", ("proxy-local c64",))
+        for variant in ("proxy-s3 c1", "proxy-local c1"):
+            key = f"seek/{variant}/p50_over_naive_ms"
+            added = median("seek", variant, "p50_ms") - median("seek", "naive-aiohttp c1", "p50_ms")
+            summary[key] = {"median": added, "ratios": {}}
+            goal = verdict(key, "", added)
+            rows.append(
+                f"| seek | {variant} | {added:+.3f} ms p50 over naive-aiohttp c1 | | {goal} |"
+            )
     for variant in ("proxy-s3 c1", "proxy-local c1"):
         key = f"seek/{variant}/added_p50_ms"
         added = median("seek", variant, "p50_ms") - median("seek", "direct c1", "p50_ms")
@@ -549,9 +661,9 @@ def main() -> int:
         doc = json.loads(Path(args.report).read_text())
         write(doc, Path(args.report).parent, Path(args.report).stem)
         return 0
-    for tool in ("nginx", "wrk", "curl"):
+    for tool in ("nginx", "wrk", "curl", "ab"):
         if not shutil.which(tool):
-            log(f"{tool} is missing: scripts/bench installs it (apt-get install nginx wrk curl)")
+            log(f"{tool} is missing: scripts/bench installs it (nginx wrk curl apache2-utils)")
             return 2
     rounds = 1 if args.quick else args.rounds
     work = Path(tempfile.mkdtemp(prefix="bench-"))

@@ -39,6 +39,13 @@ def test_the_side_by_side_harness_checks_what_it_measures(tmp_path: Path) -> Non
         "stream/proxy-local/GBps",
         "seek/proxy-s3 c64/rps",
         "concurrency/proxy-s3 32 (16 slow)/proxy_peak_rss_MiB",
+        # The naive peers (issue 17), and what is measured against them.
+        "validate/aiohttp-bare/rps",
+        "stream/naive-aiohttp/GBps",
+        "seek/naive-aiohttp c64/rps",
+        "seek/proxy-local token c64/rps",
+        "seek/proxy-s3 HEAD c64/rps",
+        "seek/proxy-local HEAD c64/rps",
     ):
         assert doc["summary"][key]["median"] > 0, key
     assert (tmp_path / "quick.png").stat().st_size > 1000
