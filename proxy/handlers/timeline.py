@@ -18,15 +18,24 @@ never silently misses recordings because a backend was down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
 from dataclasses import dataclass, replace
 
 from aiohttp import web
 
 from proxy.errors import (
+    BackendTimeout,
     BadRequest,
     FileUnreadable,
     NotFound,
@@ -50,6 +59,8 @@ from proxy.timeline.playlist import Recording, playlist_chunks, timeline_json
 
 MAX_RECORDINGS = 1000  # per playlist: past it, a 400 that says to narrow the window
 MAX_LISTED = 20_000  # folder entries looked at for one playlist
+MAX_LIST_PAGES = 100  # backend list calls for one playlist (pages of subfolders count too)
+DEADLINE = 60.0  # seconds for one playlist's listing and indexing (504 past it)
 MAX_SEGMENTS = 100_000  # fragments in one playlist
 BUILD_CONCURRENCY = 8  # index builds (each a few small reads) at a time, per request
 WHOLE_BODY = 1024 * 1024  # a playlist up to this size is sent whole, with its length
@@ -79,7 +90,14 @@ async def timeline(request: web.Request) -> web.StreamResponse:
         # A playlist asks the backend for a listing and maybe many reads: it takes a stream
         # slot, so a full process answers 503 before adding backend load.
         with request.app[RELAY].slot(server.max_streams):
-            selection = await select(request, rt, claims, window)
+            try:
+                async with asyncio.timeout(DEADLINE):
+                    selection = await select(request, rt, claims, window)
+            except TimeoutError:
+                # The builds in flight go on (the cache's own tasks): a retry finds them done.
+                raise BackendTimeout(
+                    f"listing and indexing the timeline took more than {DEADLINE:g}s"
+                ) from None
         headers = {
             names.CACHE_CONTROL: "private, no-cache",
             SKIPPED: str(selection.skipped),
@@ -159,16 +177,19 @@ async def select(
     folder = claims.folder or ""
     metrics = request.app[METRICS]
     names_found: list[tuple[RecordingName, ObjectMeta]] = []
-    async for item in _listed(storage, folder, window, scope, metrics, limits):
-        name = recording_name(item.key, folder)
-        if name is None or not window.selects(name):
-            continue
-        names_found.append((name, item.meta))
-        if len(names_found) > MAX_RECORDINGS:
-            raise BadRequest(
-                f"the timeline selects more than {MAX_RECORDINGS} recordings: "
-                "narrow its start and end"
-            )
+    async with contextlib.aclosing(
+        _listed(storage, folder, window, scope, metrics, limits)
+    ) as items:
+        async for item in items:
+            name = recording_name(item.key, folder)
+            if name is None or not window.selects(name):
+                continue
+            names_found.append((name, item.meta))
+            if len(names_found) > MAX_RECORDINGS:
+                raise BadRequest(
+                    f"the timeline selects more than {MAX_RECORDINGS} recordings: "
+                    "narrow its start and end"
+                )
     names_found.sort(key=lambda found: (found[0].timestamp, found[0].key))
     # The segments' links: §6 tokens for the folder, as long as the playlist's, signed now.
     token = make_token(replace(claims, timeline=None, key_id=rt.signer.key_id), rt.signer)
@@ -226,14 +247,14 @@ async def _listed(
     scope: str,
     metrics: Metrics,
     limits: Limits,
-) -> AsyncIterator[Listed]:
+) -> AsyncGenerator[Listed, None]:
     """The folder's entries from the window's start to its end (when names allow bounds),
     each page bounded by the backend timeout, at most ``MAX_LISTED``."""
     start_after, stop_at = window.listing_bounds(folder)
     pages = storage.listing(folder, start_after, scope=scope)
     seen = 0
     try:
-        while True:
+        for _ in range(MAX_LIST_PAGES + 1):  # the call that ends a listing is no page
             async with backend_call(metrics, storage.name, "list", limits.backend_timeout):
                 page = await anext(pages, None)
             if page is None:
@@ -247,6 +268,9 @@ async def _listed(
                         f"the folder holds more than {MAX_LISTED} entries in this window: narrow it"
                     )
                 yield item
+        raise BadRequest(
+            f"listing the folder took more than {MAX_LIST_PAGES} pages in this window: narrow it"
+        )
     finally:
         await pages.aclose()  # type: ignore[attr-defined]
 

@@ -271,15 +271,20 @@ def parse_sidx(data: bytes, sidx: Box) -> SegmentIndex:
     return SegmentIndex(track_id, timescale, first_offset, tuple(references))
 
 
-def parse_tfra(data: bytes, tfra: Box) -> tuple[int, list[tuple[int, int]]]:
-    """A ``tfra``'s track id and its entries as (time, moof offset), in file order."""
+def parse_tfra(
+    data: bytes, tfra: Box, limit: int = MAX_ENTRIES
+) -> tuple[int, list[tuple[int, int]]]:
+    """A ``tfra``'s track id and its entries as (time, moof offset), in file order; more than
+    ``limit`` entries is an error (before any is read)."""
     version = _full(data, tfra, 16)
     track_id, sizes, count = struct.unpack_from(">III", data, tfra.payload + 4)
     width = 16 if version == 1 else 8
     # traf, trun and sample numbers: 1-4 bytes each, as the low 6 bits say.
     entry = width + ((sizes >> 4) & 3) + ((sizes >> 2) & 3) + (sizes & 3) + 3
     position = tfra.payload + 16
-    if count > MAX_ENTRIES or position + count * entry > tfra.end:
+    if count > limit:
+        raise BmffError(f"a tfra of more than {limit} entries")
+    if position + count * entry > tfra.end:
         raise BmffError("a tfra holds more entries than its size")
     fmt = ">QQ" if version == 1 else ">II"
     entries = [struct.unpack_from(fmt, data, position + i * entry) for i in range(count)]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
 from array import array
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,7 @@ MAX_INDEX_BOX = 4 * 1024 * 1024  # sidx, mfra, one moof
 MAX_FRAGMENTS = 20_000  # per recording: 11 hours of 2-second fragments
 _MAX_LEADING_BOXES = 64  # top-level boxes before the first moof
 _UNBOUNDED = 1 << 64
+MAX_FRAGMENT_SECONDS = 86_400  # a fragment longer than a day is not a camera's
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,20 @@ class _Reader:
 async def build_index(read: Read, size: int) -> FragmentIndex:
     """The fragment index of a recording of ``size`` bytes; ``BmffError`` if it is not a
     fragmented MP4 this can index."""
-    reader = _Reader(read, size)
+    try:
+        index = await _build(_Reader(read, size))
+    except (OverflowError, struct.error, IndexError) as exc:
+        # Numbers no real file holds (a field past the data, a time beyond 2**63): not ours.
+        raise BmffError(f"impossible values ({type(exc).__name__})") from None
+    if not any(index.durations):
+        raise BmffError("no fragment holds the main track's time")
+    if max(index.durations) > MAX_FRAGMENT_SECONDS * index.timescale:
+        raise BmffError("a fragment longer than a day")
+    return index
+
+
+async def _build(reader: _Reader) -> FragmentIndex:
+    size = reader.size
     if size >= 8:
         await reader.read(0, min(size, HEAD_READ))  # the ftyp and the next box's header
     position, movie, init_size, track = 0, None, 0, None
@@ -233,14 +248,11 @@ async def _step(reader: _Reader, position: int, guess: int, track: Track) -> _St
     if len(data) < span:
         data = await reader.read(position, span)
     fragment = parse_moof(data, Box(b"moof", 0, head.header, head.size), track)
-    length = head.size
-    if size - head.end >= 8:
-        following = await reader.box(head.end)
-        if following is None:
-            return None  # its media data is cut off
-        if following.type == b"mdat":
-            length = following.end - position
-    return _Step(length, fragment.duration if fragment else 0, head.size)
+    # Its samples are in the mdat after it: without one whole, no fragment plays from here.
+    following = await reader.box(head.end) if size - head.end >= 8 else None
+    if following is None or following.type != b"mdat":
+        return None
+    return _Step(following.end - position, fragment.duration if fragment else 0, head.size)
 
 
 async def _fragments(
@@ -252,27 +264,39 @@ async def _fragments(
     sizes: list[int] = []
     durations: list[int] = []
     position, guess = first.start, first.size + 8
-    for _ in range(MAX_FRAGMENTS + _MAX_LEADING_BOXES):
+    pending: int | None = None  # where moofs without the main track's time began
+    for _ in range(2 * MAX_FRAGMENTS + _MAX_LEADING_BOXES):
         step = await _step(reader, position, guess, track)
         if step is None:
-            return offsets, sizes, durations
+            break
         if not step.moof:
-            position, guess = position + step.length, 8
+            position, guess, pending = position + step.length, 8, None
             continue
-        if step.duration == 0 and offsets and offsets[-1] + sizes[-1] == position:
-            sizes[-1] += step.length  # no time of the main track: part of the fragment before
+        if step.duration == 0:
+            # No time of the main track (another track's moof): part of the fragment before
+            # it, or, at the start, of the one after it.
+            if offsets and offsets[-1] + sizes[-1] == position:
+                sizes[-1] += step.length
+            elif pending is None:
+                pending = position
         else:
             if len(offsets) >= MAX_FRAGMENTS:
-                break
-            offsets.append(position)
-            sizes.append(step.length)
+                raise BmffError(f"more than {MAX_FRAGMENTS} movie fragments")
+            start = position if pending is None else pending
+            offsets.append(start)
+            sizes.append(position + step.length - start)
             durations.append(step.duration)
+            pending = None
         position, guess = position + step.length, step.moof + 8
-        if len(offsets) == 1 and (reader.size - first.start) // step.length > MFRA_WORTH:
+        # After the first fragment: the mfra, if this file looks long enough to be worth it.
+        first_done = len(offsets) == 1 and pending is None and step.duration > 0
+        if first_done and (reader.size - first.start) // step.length > MFRA_WORTH:
             found = await _from_mfra(reader, first.start, track, guess)
             if found is not None:
                 return found
-    raise BmffError(f"more than {MAX_FRAGMENTS} movie fragments")
+    else:
+        raise BmffError(f"more than {MAX_FRAGMENTS} movie fragments")
+    return offsets, sizes, durations
 
 
 async def _from_mfra(
@@ -292,7 +316,8 @@ async def _from_mfra(
         entries: list[tuple[int, int]] = []
         for tfra in boxes(data, mfra.payload, mfra.end):
             if tfra.type == b"tfra":
-                track_id, found = parse_tfra(data, tfra)
+                # A few entries per fragment at most (one per track, per sync sample).
+                track_id, found = parse_tfra(data, tfra, 4 * MAX_FRAGMENTS)
                 if track_id == track.id:
                     entries = found
                     break
@@ -307,8 +332,9 @@ async def _from_mfra(
     if not ordered or ordered[0][0] != first or len(ordered) > MAX_FRAGMENTS:
         return None
     times = [time for _, time in ordered]
-    if any(b <= a for a, b in itertools.pairwise(times)):
-        return None  # times that do not grow: the walk reads what is really there
+    longest = MAX_FRAGMENT_SECONDS * track.timescale
+    if any(not 0 < b - a <= longest for a, b in itertools.pairwise(times)):
+        return None  # times that do not grow, or jump absurdly: the walk reads what is there
     offsets = [offset for offset, _ in ordered]
     sizes = [b - a for a, b in zip(offsets, [*offsets[1:], end], strict=True)]
     durations = [b - a for a, b in itertools.pairwise(times)]
@@ -330,11 +356,16 @@ def movie_of(data: bytes) -> Movie:
 class IndexCache:
     """Fragment indexes by (provider, key, ETag), least recently used out first, within a
     bound on entries and one on the fragments they hold together. A build in flight is
-    shared: a hundred players opening one timeline read each recording once."""
+    shared: a hundred players opening one timeline read each recording once; at most
+    ``max_builds`` run at a time in the process."""
 
-    def __init__(self, max_entries: int = 10_000, max_fragments: int = 500_000) -> None:
+    def __init__(
+        self, max_entries: int = 10_000, max_fragments: int = 500_000, max_builds: int = 32
+    ) -> None:
         self.max_entries = max_entries
         self.max_fragments = max_fragments
+        # Builds at a time in the whole process: each holds a few reads' bytes and its lists.
+        self._builds = asyncio.Semaphore(max_builds)
         self._entries: OrderedDict[tuple[str, str, str], FragmentIndex | Unplayable] = OrderedDict()
         self._fragments = 0
         self._building: dict[tuple[str, str, str], asyncio.Task[FragmentIndex | Unplayable]] = {}
@@ -380,7 +411,8 @@ class IndexCache:
         self, name: tuple[str, str, str], build: Callable[[], Awaitable[FragmentIndex]]
     ) -> FragmentIndex | Unplayable:
         try:
-            built: FragmentIndex | Unplayable = await build()
+            async with self._builds:
+                built: FragmentIndex | Unplayable = await build()
         except BmffError as exc:
             built = Unplayable(str(exc))
         self._keep(name, built)

@@ -1,6 +1,6 @@
 """The Kerberos naming rule: ``{unix seconds}_{...}_{device}_{...}.mp4``. Pure.
 
-The timestamp is the name's first ``_`` field (ASCII digits), the device its
+The timestamp is the name's first ``_`` field (ASCII digits, no leading zero), the device its
 third; a name with fewer than three fields has no device. Only names ending
 in ``.mp4`` (any case) directly inside the folder are recordings.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_DIGITS = re.compile(r"[0-9]{1,12}")
+_DIGITS = re.compile(r"[1-9][0-9]{0,11}")  # Unix seconds as written: no leading zero
 
 
 @dataclass(frozen=True, slots=True)

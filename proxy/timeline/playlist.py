@@ -32,7 +32,8 @@ def program_date_time(seconds: int) -> str:
 
 
 def target_duration(recordings: Sequence[Recording]) -> int:
-    """The smallest whole number of seconds no segment's duration rounds above."""
+    """A whole number of seconds no segment's duration exceeds (RFC 8216 §4.3.3.1 allows
+    the nearest-integer rounding; rounding up is also within the rule)."""
     longest = 0.0
     for recording in recordings:
         index = recording.index

@@ -373,3 +373,26 @@ async def test_a_playlist_answers_cors_and_preflight_for_a_player_page(
         headers={"Origin": "https://player.example", "Access-Control-Request-Method": "GET"},
     )
     assert preflight.status == 204
+
+
+async def test_list_pages_and_time_are_bounded(
+    issuer: Issuer, rec: list[Recording], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = await _playlist_url(issuer)
+    monkeypatch.setattr(timeline, "MAX_LIST_PAGES", 0)
+    # A window whose bounds differ in digits lists the whole folder: no early stop.
+    whole = await _playlist_url(issuer, start=999_999_999)
+    paged = await issuer.client.get(_path(whole))
+    assert paged.status == 400
+    assert "more than 0 pages" in (await paged.json())["data"]
+    monkeypatch.setattr(timeline, "MAX_LIST_PAGES", 100)
+    monkeypatch.setattr(timeline, "DEADLINE", 0.0)
+    late = await issuer.client.get(_path(url))
+    assert late.status == 504
+    assert (await late.json())["error"] == "backend_timeout"
+    monkeypatch.setattr(timeline, "DEADLINE", 60.0)
+    cache = issuer.client.app[TIMELINES]
+    retry = await issuer.client.get(_path(url))
+    assert retry.status == 200
+    assert len(_entries(await retry.text())) == 4
+    assert cache.misses <= 5  # the late request's builds, if any began, were not thrown away

@@ -43,9 +43,13 @@ def full(kind: bytes, version: int, flags: int, *parts: bytes) -> bytes:
     return box(kind, bytes([version]) + flags.to_bytes(3, "big"), *parts)
 
 
-def trak(track_id: int, handler: bytes, timescale: int = TIMESCALE) -> bytes:
-    tkhd = full(b"tkhd", 0, 3, struct.pack(">III", 0, 0, track_id), bytes(68))
-    mdhd = full(b"mdhd", 0, 0, struct.pack(">IIII", 0, 0, timescale, 0), bytes(4))
+def trak(track_id: int, handler: bytes, timescale: int = TIMESCALE, version: int = 0) -> bytes:
+    if version == 1:  # 64-bit creation and modification times, and duration
+        tkhd = full(b"tkhd", 1, 3, struct.pack(">QQII", 0, 0, track_id, 0), bytes(72))
+        mdhd = full(b"mdhd", 1, 0, struct.pack(">QQIQ", 0, 0, timescale, 0), bytes(4))
+    else:
+        tkhd = full(b"tkhd", 0, 3, struct.pack(">III", 0, 0, track_id), bytes(68))
+        mdhd = full(b"mdhd", 0, 0, struct.pack(">IIII", 0, 0, timescale, 0), bytes(4))
     hdlr = full(b"hdlr", 0, 0, bytes(4), handler, bytes(12), b"\0")
     return box(b"trak", tkhd, box(b"mdia", mdhd, hdlr, box(b"minf")))
 
@@ -98,9 +102,12 @@ def fmp4(
     mfra: bool = False,
     sidx: bool = False,
     per_sample: bool = True,
+    version: int = 0,
+    times: list[int] | None = None,
 ) -> tuple[bytes, list[tuple[int, int, int]]]:
-    """A fragmented MP4 and its truth: (offset, size, duration) of each fragment."""
-    head = box(b"ftyp", b"isom", bytes(4), b"isomiso6") + moov()
+    """A fragmented MP4 and its truth: (offset, size, duration) of each fragment. ``version``
+    1 writes tkhd, mdhd and the tfra with 64-bit fields; ``times`` replaces the tfra's."""
+    head = box(b"ftyp", b"isom", bytes(4), b"isomiso6") + moov(trak(1, b"vide", version=version))
     media = []
     for n in range(fragments):
         fragment = moof(n + 1, n * samples * SAMPLE, samples, per_sample=per_sample)
@@ -120,11 +127,14 @@ def fmp4(
         position += len(m)
     data = head + index + b"".join(media)
     if mfra:
+        times = times or [n * samples * SAMPLE for n in range(fragments)]
+        # traf, trun and sample numbers of 1, 2 and 4 bytes (0b00_01_11).
+        sizes = 0b000111
+        fmt = ">QQBHI" if version == 1 else ">IIBHI"
         entries = b"".join(
-            struct.pack(">IIBBB", n * samples * SAMPLE, truth[n][0], 1, 1, 1)
-            for n in range(fragments)
+            struct.pack(fmt, times[n], truth[n][0], 1, 1, 1) for n in range(fragments)
         )
-        tfra = full(b"tfra", 0, 0, struct.pack(">III", 1, 0, fragments), entries)
+        tfra = full(b"tfra", version, 0, struct.pack(">III", 1, sizes, fragments), entries)
         body = tfra + box(b"mfro", bytes(4), struct.pack(">I", 8 + len(tfra) + 16))
         data += box(b"mfra", body)
     return data, truth
@@ -266,7 +276,8 @@ def test_sidx_and_mfro() -> None:
         ("walk", {}, 2 + 3),
         ("walk, durations from tfhd", {"per_sample": False}, 2 + 3),
         ("sidx", {"sidx": True}, 3),
-        ("mfra", {"mfra": True}, 2 + 3 + 1),  # three fragments: walked (and the mfra's header)
+        ("mfra, three fragments: walked", {"mfra": True}, 2 + 3 + 1),  # (and the mfra's header)
+        ("64-bit tkhd, mdhd and tfra", {"mfra": True, "version": 1}, 2 + 3 + 1),
     ],
 )
 def test_every_path_finds_the_fragments(
@@ -437,5 +448,82 @@ def test_the_cache_is_bounded_and_builds_once() -> None:
 
         await cache.get("p", "y", "e", later)  # a failure is not kept
         assert calls == [1]
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_a_long_file_is_indexed_from_its_mfra(version: int) -> None:
+    data, truth = fmp4(fragments=8, mfra=True, version=version)
+    index, reads = index_of(data)
+    assert _triples(index) == truth
+    assert reads.calls == 2 + 1 + 3  # head, moov; the first moof; mfro, mfra, the last moof
+    assert reads.media_bytes_read() == 0
+
+
+def test_an_mfra_with_absurd_times_is_not_believed() -> None:
+    """Times that leap by 2**63 (a 64-bit tfra can hold them): the walk reads what is there."""
+    data, truth = fmp4(fragments=8, mfra=True, version=1, times=[i << 61 for i in range(8)])
+    index, _ = index_of(data)
+    assert _triples(index) == truth
+
+
+def test_a_moof_without_its_mdat_ends_the_index() -> None:
+    data, truth = fmp4(fragments=3)
+    last = truth[2][0]
+    cut = data[: last + data[last:].index(b"mdat") - 4]  # the last moof, and no mdat after it
+    index, _ = index_of(cut)
+    assert _triples(index) == truth[:2]
+    with_free = cut + box(b"free", bytes(16))  # something else where its mdat should be
+    index, _ = index_of(with_free)
+    assert _triples(index) == truth[:2]
+
+
+def test_moofs_of_another_track_join_the_main_tracks_fragments() -> None:
+    """One track per moof, the other track's first: its bytes go with the next fragment,
+    and no segment of zero duration is made."""
+    head = box(b"ftyp", b"isom", bytes(4), b"isomiso6") + moov(
+        trak(1, b"vide"), trak(2, b"soun", 48000)
+    )
+    parts = []
+    for n in range(3):
+        parts.append(moof(2 * n + 1, n * 1024, 20, track_id=2) + box(b"mdat", bytes(300)))
+        parts.append(moof(2 * n + 2, n * 50 * SAMPLE, 50) + box(b"mdat", bytes(500)))
+    data = head + b"".join(parts)
+    index, _ = index_of(data)
+    at = [len(head)]  # where each part starts
+    for part in parts:
+        at.append(at[-1] + len(part))
+    # The first segment from the leading audio moof; each later one from a video moof, the
+    # audio moof after it in the segment before.
+    assert list(index.offsets) == [at[0], at[3], at[5]]
+    assert list(index.sizes) == [at[3] - at[0], at[5] - at[3], at[6] - at[5]]
+    assert list(index.durations) == [50 * SAMPLE] * 3
+    only_audio = head + parts[0] + parts[2]
+    with pytest.raises(BmffError, match="fragment"):
+        index_of(only_audio)
+
+
+def test_a_caller_that_leaves_does_not_cancel_a_shared_build() -> None:
+    async def main() -> None:
+        cache = IndexCache()
+        data, _ = fmp4()
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow() -> FragmentIndex:
+            started.set()
+            await release.wait()
+            return await build_index(Reads(data), len(data))
+
+        first = asyncio.ensure_future(cache.get("p", "k", "e", slow))
+        await started.wait()
+        second = asyncio.ensure_future(cache.get("p", "k", "e", slow))
+        await asyncio.sleep(0)
+        first.cancel()  # its client went away
+        release.set()
+        found = await second
+        assert isinstance(found, FragmentIndex)
+        assert first.cancelled()
+        assert (cache.misses, len(cache)) == (1, 1)  # built once, and kept
 
     asyncio.run(main())

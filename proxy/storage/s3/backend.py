@@ -107,7 +107,8 @@ class S3Storage:
             yield [
                 Listed(item["Key"], _listed_meta(item))
                 for item in page.get("Contents", ())
-                if item["Key"] != folder and item["Key"] > start_after
+                # An entry without its size (a store's oddity) is no object to play.
+                if "Size" in item and item["Key"] != folder and item["Key"] > start_after
             ]
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
