@@ -10,5 +10,9 @@ for (const name of ["loadedmetadata", "canplay", "playing", "seeking", "seeked",
 v.addEventListener("error", () => window.errors.push({ media: v.error && v.error.message }));
 // Errors that fail a test: all but a player's non-fatal media events (hls.js reports e.g.
 // bufferSeekOverHole, a jump over the few ms before a TS segment's first frame, as one).
-// A network error counts even when the player retried and recovered.
-window.serious = () => window.errors.filter((e) => e.fatal !== false || /network/i.test(e.type || ""));
+// A network error counts even when the player retried and recovered, but for hls.js's
+// "aborted" (ErrorDetails.INTERNAL_ABORTED: it cancelled its own load, e.g. on a seek).
+window.serious = () =>
+  window.errors.filter(
+    (e) => e.fatal !== false || (/network/i.test(e.type || "") && e.player !== "aborted"),
+  );
