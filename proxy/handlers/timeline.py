@@ -44,6 +44,7 @@ from proxy.errors import (
     ProxyError,
 )
 from proxy.http import names
+from proxy.links.rules import check_filename
 from proxy.links.tokens import TokenClaims, make_token, parse_token, token_url
 from proxy.links.verify import check_token
 from proxy.media.bmff import BmffError
@@ -87,8 +88,8 @@ async def timeline(request: web.Request) -> web.StreamResponse:
     async with request.app[LIVE].use() as rt:
         claims, window = _checked(request, rt, raw, now)
         server = rt.settings.server
-        # A playlist asks the backend for a listing and maybe many reads: it takes a stream
-        # slot, so a full process answers 503 before adding backend load.
+        # A playlist lists, reads and writes for as long as a stream does: it holds a stream
+        # slot throughout, so a full process answers 503 and slow readers are bounded too.
         with request.app[RELAY].slot(server.max_streams):
             try:
                 async with asyncio.timeout(DEADLINE):
@@ -98,21 +99,25 @@ async def timeline(request: web.Request) -> web.StreamResponse:
                 raise BackendTimeout(
                     f"listing and indexing the timeline took more than {DEADLINE:g}s"
                 ) from None
-        headers = {
-            names.CACHE_CONTROL: "private, no-cache",
-            SKIPPED: str(selection.skipped),
-        }
-        if kind == "json":
-            doc = timeline_json(
-                selection.recordings, selection.skipped, window.start, window.end, window.device
-            )
-            return web.json_response(doc, headers=headers, dumps=_dumps)
-        headers[names.CONTENT_TYPE] = HLS_TYPE
-        chunks = (chunk.encode() for chunk in playlist_chunks(selection.recordings))
-        if request.method == "HEAD":
-            length = sum(len(chunk) for chunk in chunks)
-            return web.Response(headers={**headers, names.CONTENT_LENGTH: str(length)})
-        return await _send(request, headers, chunks, server.client_timeout)
+            headers = {
+                names.CACHE_CONTROL: "private, no-cache",
+                SKIPPED: str(selection.skipped),
+            }
+            if kind == "json":
+                doc = timeline_json(
+                    selection.recordings,
+                    selection.skipped,
+                    window.start,
+                    window.end,
+                    window.device,
+                )
+                return web.json_response(doc, headers=headers, dumps=_dumps)
+            headers[names.CONTENT_TYPE] = HLS_TYPE
+            chunks = (chunk.encode() for chunk in playlist_chunks(selection.recordings))
+            if request.method == "HEAD":
+                length = sum(len(chunk) for chunk in chunks)
+                return web.Response(headers={**headers, names.CONTENT_LENGTH: str(length)})
+            return await _send(request, headers, chunks, server.client_timeout)
 
 
 async def _send(
@@ -177,12 +182,18 @@ async def select(
     folder = claims.folder or ""
     metrics = request.app[METRICS]
     names_found: list[tuple[RecordingName, ObjectMeta]] = []
+    unservable = 0  # recordings by the naming rule whose keys no link can name
     async with contextlib.aclosing(
         _listed(storage, folder, window, scope, metrics, limits)
     ) as items:
         async for item in items:
             name = recording_name(item.key, folder)
             if name is None or not window.selects(name):
+                continue
+            try:
+                check_filename(item.key)  # what its token link will be held to
+            except BadRequest:
+                unservable += 1
                 continue
             names_found.append((name, item.meta))
             if len(names_found) > MAX_RECORDINGS:
@@ -192,10 +203,12 @@ async def select(
                 )
     names_found.sort(key=lambda found: (found[0].timestamp, found[0].key))
     # The segments' links: §6 tokens for the folder, as long as the playlist's, signed now.
-    token = make_token(replace(claims, timeline=None, key_id=rt.signer.key_id), rt.signer)
+    segment = replace(claims, timeline=None, download=None, key_id=rt.signer.key_id)
+    token = make_token(segment, rt.signer)
     public_url = server.public_url
     cache = request.app[TIMELINES]
     gate = asyncio.Semaphore(BUILD_CONCURRENCY)
+    segments = 0
 
     async def build(read: Callable[[int, int], Awaitable[bytes]], size: int) -> FragmentIndex:
         metrics.timeline_index_builds.inc()
@@ -212,7 +225,13 @@ async def select(
                 )
             except (BmffError, *_LEFT_OUT):
                 return None
-        return found if isinstance(found, FragmentIndex) else None
+        if not isinstance(found, FragmentIndex):
+            return None
+        nonlocal segments
+        segments += len(found)
+        if segments > MAX_SEGMENTS:  # as soon as it is known: the other builds are cancelled
+            raise BadRequest(f"the timeline holds more than {MAX_SEGMENTS} segments: narrow it")
+        return found
 
     indexes = await _all(indexed(name, meta) for name, meta in names_found)
     recordings = [
@@ -220,9 +239,7 @@ async def select(
         for (name, _), index in zip(names_found, indexes, strict=True)
         if index is not None
     ]
-    if sum(len(r.index) for r in recordings) > MAX_SEGMENTS:
-        raise BadRequest(f"the timeline holds more than {MAX_SEGMENTS} segments: narrow it")
-    skipped = len(names_found) - len(recordings)
+    skipped = len(names_found) - len(recordings) + unservable
     metrics.timeline_recordings.labels("played").inc(len(recordings))
     metrics.timeline_recordings.labels("skipped").inc(skipped)
     return Selection(recordings, skipped)

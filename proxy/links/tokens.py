@@ -246,7 +246,7 @@ def _timeline(value: object) -> Window:
     if end <= start:
         raise BadRequest("claim 'tl': 'end' is after 'start'")
     device = value.get("dev")
-    if device is not None:
+    if "dev" in value:  # present, it names a device: null is no device, and a wrong type
         check_device(device, "claim 'tl' 'dev'")
     return Window(start, end, device)
 

@@ -53,11 +53,14 @@ Read = Callable[[int, int], Awaitable[bytes]]
 HEAD_READ = 64  # the first read: the ftyp whole and the header after it, in most files
 MFRA_WORTH = 4  # fragments: a walk of more costs more reads than the mfra (three)
 MAX_MOOV = 4 * 1024 * 1024  # an fMP4's moov holds no sample tables: a few KiB
-MAX_INDEX_BOX = 4 * 1024 * 1024  # sidx, mfra, one moof
+MAX_INDEX_BOX = 4 * 1024 * 1024  # a sidx or an mfra
+MAX_MOOF = 1024 * 1024  # one moof: a 2 s fragment's is under 1 KiB, an hour's of 60 fps ~4 MiB
 MAX_FRAGMENTS = 20_000  # per recording: 11 hours of 2-second fragments
+MAX_INDEX_BYTES = 16 * 1024 * 1024  # read to index one recording, all reads together
+MIN_FRAGMENT = 32  # bytes: a moof with its mfhd and a traf, and an mdat header
+MAX_FRAGMENT_SECONDS = 3600  # a fragment longer than an hour is not a camera's
 _MAX_LEADING_BOXES = 64  # top-level boxes before the first moof
 _UNBOUNDED = 1 << 64
-MAX_FRAGMENT_SECONDS = 86_400  # a fragment longer than a day is not a camera's
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,7 @@ class _Reader:
         self._read = read
         self.size = size
         self.calls = 0
+        self.read_bytes = 0
         self._at = 0
         self._data = b""
 
@@ -105,6 +109,9 @@ class _Reader:
         if held >= 0 and held + length <= len(self._data):
             return self._data[held : held + length]
         self.calls += 1
+        self.read_bytes += length
+        if self.read_bytes > MAX_INDEX_BYTES:
+            raise BmffError(f"indexing it would read more than {MAX_INDEX_BYTES} bytes")
         data = await self._read(offset, length)
         if len(data) != length:
             raise BmffError("a read returned fewer bytes than asked")
@@ -138,7 +145,7 @@ async def build_index(read: Read, size: int) -> FragmentIndex:
     if not any(index.durations):
         raise BmffError("no fragment holds the main track's time")
     if max(index.durations) > MAX_FRAGMENT_SECONDS * index.timescale:
-        raise BmffError("a fragment longer than a day")
+        raise BmffError(f"a fragment longer than {MAX_FRAGMENT_SECONDS} s")
     return index
 
 
@@ -201,15 +208,21 @@ async def _from_sidx(
 ) -> FragmentIndex | None:
     if box.size > MAX_INDEX_BOX:
         return None
-    data = await reader.read(box.start, box.size)
+    data = await reader.read(box.start, min(reader.size - box.start, box.size + 8))
     try:
         sidx = parse_sidx(data, Box(b"sidx", 0, box.header, box.size))
     except BmffError:
         return None  # a hierarchy of sidx boxes: the moof walk still works
     if sidx.track_id != track.id or len(sidx.references) > MAX_FRAGMENTS:
         return None
-    offsets, sizes, durations = [], [], []
     position = box.end + sidx.first_offset
+    longest = MAX_FRAGMENT_SECONDS * sidx.timescale
+    if any(not (n >= MIN_FRAGMENT and 0 < d <= longest) for n, d in sidx.references):
+        return None  # sizes or durations no fragment has: the walk reads what is there
+    first = await reader.box(position)
+    if first is None or first.type != b"moof":
+        return None  # it does not point at a fragment
+    offsets, sizes, durations = [], [], []
     for length, duration in sidx.references:
         if position + length > reader.size:
             break
@@ -236,14 +249,14 @@ async def _step(reader: _Reader, position: int, guess: int, track: Track) -> _St
     size = reader.size
     if size - position < 8:
         return None
-    data = await reader.read(position, min(size - position, max(guess, 8)))
+    data = await reader.read(position, min(size - position, max(min(guess, MAX_MOOF + 8), 8)))
     head = await reader.box(position)
     if head is None or (head.end == size and head.type != b"moof"):
         return None  # cut off (a recording still being written), or a last box of no media
     if head.type != b"moof":
         return _Step(head.size, 0, 0)  # mfra, free, an mdat of no fragment: none is media
-    if head.size > MAX_INDEX_BOX:
-        raise BmffError("a moof is too large")
+    if head.size > MAX_MOOF:
+        raise BmffError(f"a moof larger than {MAX_MOOF} bytes")
     span = min(size - position, head.size + 8)
     if len(data) < span:
         data = await reader.read(position, span)
@@ -263,6 +276,8 @@ async def _fragments(
     offsets: list[int] = []
     sizes: list[int] = []
     durations: list[int] = []
+    if first.size > MAX_MOOF:
+        raise BmffError(f"a moof larger than {MAX_MOOF} bytes")
     position, guess = first.start, first.size + 8
     pending: int | None = None  # where moofs without the main track's time began
     for _ in range(2 * MAX_FRAGMENTS + _MAX_LEADING_BOXES):
@@ -337,6 +352,8 @@ async def _from_mfra(
         return None  # times that do not grow, or jump absurdly: the walk reads what is there
     offsets = [offset for offset, _ in ordered]
     sizes = [b - a for a, b in zip(offsets, [*offsets[1:], end], strict=True)]
+    if min(sizes) < MIN_FRAGMENT:
+        return None  # offsets closer than a fragment can be: not believed
     durations = [b - a for a, b in itertools.pairwise(times)]
     last = await _step(reader, offsets[-1], guess, track)
     if last is None or not last.moof:
@@ -357,13 +374,18 @@ class IndexCache:
     """Fragment indexes by (provider, key, ETag), least recently used out first, within a
     bound on entries and one on the fragments they hold together. A build in flight is
     shared: a hundred players opening one timeline read each recording once; at most
-    ``max_builds`` run at a time in the process."""
+    ``max_builds`` run at a time in the process, each for at most ``build_seconds``."""
 
     def __init__(
-        self, max_entries: int = 10_000, max_fragments: int = 500_000, max_builds: int = 32
+        self,
+        max_entries: int = 10_000,
+        max_fragments: int = 500_000,
+        max_builds: int = 32,
+        build_seconds: float = 60.0,
     ) -> None:
         self.max_entries = max_entries
         self.max_fragments = max_fragments
+        self.build_seconds = build_seconds
         # Builds at a time in the whole process: each holds a few reads' bytes and its lists.
         self._builds = asyncio.Semaphore(max_builds)
         self._entries: OrderedDict[tuple[str, str, str], FragmentIndex | Unplayable] = OrderedDict()
@@ -411,10 +433,15 @@ class IndexCache:
         self, name: tuple[str, str, str], build: Callable[[], Awaitable[FragmentIndex]]
     ) -> FragmentIndex | Unplayable:
         try:
-            async with self._builds:
+            async with self._builds, asyncio.timeout(self.build_seconds):
                 built: FragmentIndex | Unplayable = await build()
         except BmffError as exc:
             built = Unplayable(str(exc))
+        except TimeoutError:
+            # A recording this slow to index (a walk of thousands of fragments, or one made
+            # to be slow) would hold a build slot from everyone's timelines: it is skipped,
+            # and remembered so until it changes.
+            built = Unplayable(f"not indexed within {self.build_seconds:g}s")
         self._keep(name, built)
         return built
 

@@ -43,37 +43,36 @@ def target_duration(recordings: Sequence[Recording]) -> int:
 
 
 def playlist_chunks(recordings: Sequence[Recording]) -> Iterator[str]:
-    """The playlist, in pieces of about 64 KiB (one recording's lines are never held
-    longer than it takes to write them)."""
-    head = (
+    """The playlist, in pieces of about 64 KiB: never more of it held at once, whatever the
+    number of recordings or of fragments in one."""
+    pieces = [
         "#EXTM3U\n"
         "#EXT-X-VERSION:7\n"
         "#EXT-X-PLAYLIST-TYPE:VOD\n"
         f"#EXT-X-TARGETDURATION:{target_duration(recordings)}\n"
         "#EXT-X-MEDIA-SEQUENCE:0\n"
-    )
-    pieces = [head]
-    held = len(head)
+    ]
+    held = len(pieces[0])
     for number, recording in enumerate(recordings):
-        lines = _recording_lines(recording, first=number == 0)
-        pieces.append(lines)
-        held += len(lines)
-        if held >= _CHUNK:
-            yield "".join(pieces)
-            pieces, held = [], 0
+        for line in _recording_lines(recording, first=number == 0):
+            pieces.append(line)
+            held += len(line)
+            if held >= _CHUNK:
+                yield "".join(pieces)
+                pieces, held = [], 0
     pieces.append("#EXT-X-ENDLIST\n")
     yield "".join(pieces)
 
 
-def _recording_lines(recording: Recording, *, first: bool) -> str:
+def _recording_lines(recording: Recording, *, first: bool) -> Iterator[str]:
     index, uri = recording.index, recording.uri
     scale = index.timescale
-    lines = [] if first else ["#EXT-X-DISCONTINUITY\n"]
-    lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{program_date_time(recording.name.timestamp)}\n")
-    lines.append(f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{index.init_size}@0"\n')
+    if not first:
+        yield "#EXT-X-DISCONTINUITY\n"
+    yield f"#EXT-X-PROGRAM-DATE-TIME:{program_date_time(recording.name.timestamp)}\n"
+    yield f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{index.init_size}@0"\n'
     for offset, size, duration in zip(index.offsets, index.sizes, index.durations, strict=True):
-        lines.append(f"#EXTINF:{duration / scale:.6f},\n#EXT-X-BYTERANGE:{size}@{offset}\n{uri}\n")
-    return "".join(lines)
+        yield f"#EXTINF:{duration / scale:.6f},\n#EXT-X-BYTERANGE:{size}@{offset}\n{uri}\n"
 
 
 def timeline_json(

@@ -396,3 +396,25 @@ async def test_list_pages_and_time_are_bounded(
     assert retry.status == 200
     assert len(_entries(await retry.text())) == 4
     assert cache.misses <= 5  # the late request's builds, if any began, were not thrown away
+
+
+async def test_a_recording_no_link_can_name_is_skipped_not_played(
+    issuer: Issuer, rec: list[Recording]
+) -> None:
+    root = Path(issuer.doc["providers"]["disk"]["root"])
+    odd = root / FOLDER / f"{T0 + 30}_a\\b_frontdoor_c.mp4"  # a backslash: §1 refuses the key
+    shutil.copy(root / FOLDER / rec[0].name, odd)
+    url = await _playlist_url(issuer, device="frontdoor")
+    resp = await issuer.client.get(_path(url))
+    assert resp.headers["X-Timeline-Skipped"] == "2"  # the plain MP4 and this one
+    assert len(_entries(await resp.text())) == 3
+
+
+async def test_more_segments_than_the_cap_is_a_clear_400(
+    issuer: Issuer, rec: list[Recording], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = await _playlist_url(issuer)
+    monkeypatch.setattr(timeline, "MAX_SEGMENTS", 5)
+    resp = await issuer.client.get(_path(url))
+    assert resp.status == 400
+    assert "more than 5 segments" in (await resp.json())["data"]

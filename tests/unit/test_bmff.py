@@ -527,3 +527,85 @@ def test_a_caller_that_leaves_does_not_cancel_a_shared_build() -> None:
         assert (cache.misses, len(cache)) == (1, 1)  # built once, and kept
 
     asyncio.run(main())
+
+
+class Sparse(Reads):
+    """A recording whose declared size runs far past the bytes written: zeros beyond them,
+    as a sparse file reads."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        super().__init__(data)
+        self.size = size
+
+    async def __call__(self, offset: int, length: int) -> bytes:
+        assert 0 <= offset < offset + length <= self.size, (offset, length)
+        self.calls += 1
+        self.ranges.append((offset, offset + length))
+        chunk = self.data[offset : offset + length]
+        return chunk + bytes(length - len(chunk))
+
+
+def test_a_moof_that_claims_gigabytes_is_refused_before_it_is_read() -> None:
+    data, truth = fmp4(fragments=1)
+    at = truth[0][0]
+    huge = data[:at] + struct.pack(">I4s", 0, b"moof")  # size 0: to the end of the file
+    reads = Sparse(huge, 3 << 30)
+    with pytest.raises(BmffError, match="moof larger"):
+        asyncio.run(build_index(reads, reads.size))
+    assert sum(b - a for a, b in reads.ranges) < 1 << 20
+
+
+def test_what_one_recording_may_cost_to_index_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from proxy.timeline import index as module
+
+    data, _ = fmp4(fragments=40)
+    monkeypatch.setattr(module, "MAX_INDEX_BYTES", 4000)
+    with pytest.raises(BmffError, match="more than 4000 bytes"):
+        index_of(data)
+
+
+def test_an_mfra_of_fragments_smaller_than_a_fragment_is_not_believed() -> None:
+    data, truth = fmp4(fragments=8, mfra=True)
+    first = truth[0][0]
+    # Rewrite the tfra's offsets to first, first + 1, ...: 1-byte "fragments".
+    buf = bytearray(data)
+    at = buf.index(b"tfra") + 4 + 4 + 12
+    for n in range(8):
+        struct.pack_into(">I", buf, at + n * 15 + 4, first + n)  # time 4, offset 4, 1+2+4
+    index, _ = index_of(bytes(buf))
+    assert _triples(index) == truth
+
+
+@pytest.mark.parametrize(
+    ("reference", "why"),
+    [((0, 25600), "size 0"), ((5496, 0), "duration 0"), ((5496, 0xFFFFFFFF), "too long")],
+)
+def test_a_sidx_of_impossible_references_is_not_believed(
+    reference: tuple[int, int], why: str
+) -> None:
+    data, truth = fmp4(sidx=True)
+    buf = bytearray(data)
+    at = buf.index(b"sidx") + 4 + 4 + 20  # the first reference
+    size, duration = reference
+    struct.pack_into(">II", buf, at, size, duration)
+    index, _ = index_of(bytes(buf))
+    assert _triples(index) == truth, why
+
+
+def test_a_recording_too_slow_to_index_is_skipped_and_remembered() -> None:
+    async def main() -> None:
+        cache = IndexCache(build_seconds=0.05)
+        calls = []
+
+        async def stuck() -> FragmentIndex:
+            calls.append(1)
+            await asyncio.sleep(10)
+            raise AssertionError("not reached")
+
+        first = await cache.get("p", "k", "e", stuck)
+        assert isinstance(first, Unplayable)
+        assert "0.05" in first.reason
+        assert isinstance(await cache.get("p", "k", "e", stuck), Unplayable)
+        assert calls == [1]
+
+    asyncio.run(main())

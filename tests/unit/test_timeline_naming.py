@@ -99,3 +99,47 @@ def test_the_playlist_text() -> None:
     assert target_duration([]) == 1
     assert "".join(playlist_chunks([])).endswith("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-ENDLIST\n")
     assert program_date_time(0) == "1970-01-01T00:00:00.000Z"
+
+
+def test_a_playlist_is_written_in_bounded_pieces_whatever_a_recording_holds() -> None:
+    long_uri = "https://x/t/" + "A" * 3000 + "/one.mp4"
+    big = _recording(1776427171, [25600] * 5000, long_uri)
+    pieces = list(playlist_chunks([big]))
+    assert len(pieces) > 100
+    assert max(len(piece) for piece in pieces) < 64 * 1024 + 4 * 1024  # a chunk and a line
+    assert "".join(pieces).count("#EXTINF:") == 5000
+
+
+def test_a_timeline_claim_is_read_strictly() -> None:
+    import base64
+    import json
+
+    from proxy.errors import BadRequest
+    from proxy.links.signing import Signer
+    from proxy.links.tokens import parse_token
+    from tests.support.proxyapp import KEY
+
+    signer = Signer(KEY.encode())
+
+    def token(tl: object) -> str:
+        claims = {"a": "cam", "p": "disk", "d": "cam/", "e": 4102444800, "tl": tl}
+        raw = json.dumps(claims, separators=(",", ":")).encode()
+        payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return (
+            f"{payload}.{signer.sign_message(b'vault-token-v1' + bytes([10]) + payload.encode())}"
+        )
+
+    good = parse_token(token({"start": 1, "end": 2, "dev": "frontdoor"}), signer).claims
+    assert good.timeline == Window(1, 2, "frontdoor")
+    for bad in (
+        {"start": 1, "end": 2, "dev": None},
+        {"start": 1, "end": 2, "dev": 7},
+        {"start": 1, "end": 2, "dev": "a_b"},
+        {"start": 2, "end": 2},
+        {"start": 1},
+        {"start": 1, "end": 2.5},
+        {"start": 1, "end": 2, "x": 1},
+        [1, 2],
+    ):
+        with pytest.raises(BadRequest):
+            parse_token(token(bad), signer)
