@@ -60,8 +60,24 @@ async def test_seeks_share_one_pooled_connection(tmp_path: Path, aiohttp_client:
                 assert resp.status == 206
                 assert await resp.read() == DATA[start : start + 1024]
             assert await (await client.get(path)).read() == DATA
+            # HEADs (link checkers) and conditional GETs ask for metadata over the same pool:
+            # a one-byte ranged GET, not botocore's HEAD on a connection of its own.
+            for _ in range(5):
+                head = await client.head(path)
+                assert head.status == 200
+                assert head.headers["Content-Length"] == str(len(DATA))
+            etag = head.headers["ETag"]
+            cached = await client.get(path, headers={"If-None-Match": etag})
+            assert cached.status == 304
             # One connection, kept alive: no per-seek handshake, none left half-read.
             assert relay.accepted == 1
+            methods = [
+                line.split()[0]
+                for line in (tmp_path / "requests.log").read_text().split("\n")
+                if line
+            ]
+            assert "HEAD" not in methods, methods
+            assert methods.count("GET") >= 20 + 1 + 5 + 1  # and the start-up check's listing
         finally:
             await relay.close()
 
@@ -90,7 +106,7 @@ async def test_a_key_with_reserved_characters_goes_out_exactly_as_signed(
         direct = client.app[LIVE].current.storages["s3"]._direct
         [(signed, _)] = direct._urls.values()
         on_the_wire = (tmp_path / "requests.log").read_text().splitlines()
-        assert signed.split(str(port), 1)[1] in on_the_wire
+        assert "GET " + signed.split(str(port), 1)[1] in on_the_wire
 
 
 async def ready_client(aiohttp_client: Any, providers: dict[str, Any]) -> Any:

@@ -116,7 +116,8 @@ def azurite_argv(port: int) -> list[str]:
 def nginx_argv(work: Path, root: Path, port: int) -> list[str]:
     """nginx serving ``root`` on ``port``: an origin that answers GET/HEAD of ``/bucket/key``
     with Range, ETag and If-Match as S3 does, and keeps connections alive (moto closes each).
-    Each request's target, exactly as it came on the wire, goes to ``work/requests.log``."""
+    Each request's method and target, exactly as it came on the wire, goes to
+    ``work/requests.log``."""
     (work / "tmp").mkdir(exist_ok=True)
     user = "user root;" if os.geteuid() == 0 else ""
     conf = work / "nginx.conf"
@@ -128,7 +129,7 @@ pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
 events {{ worker_connections 256; }}
 http {{
-  log_format target '$request_uri';
+  log_format target '$request_method $request_uri';
   access_log {work}/requests.log target;
   client_body_temp_path {work}/tmp/body;
   proxy_temp_path {work}/tmp/proxy;

@@ -8,9 +8,12 @@ judge the answer (``botocore``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
+
+import aiohttp
 
 from proxy.errors import BackendError, BadBackendAnswer, BadRequest, ObjectChanged
 from proxy.http.ranges import parse_content_range
@@ -82,6 +85,23 @@ class S3Storage:
         return url
 
     async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
+        """The object's metadata from a one-byte ranged GET over the direct pool (its
+        ``Content-Range`` gives the size; its other headers are HEAD's), so a HEAD or a
+        conditional GET costs what a seek does; botocore's HEAD where that cannot answer (an
+        empty object, a store that ignores Range, anything the direct path cannot judge)."""
+        response = await started(self._direct, "S3").get(key, {"Range": "bytes=0-0"})
+        if response is not None:
+            try:
+                if response.status == 206:
+                    size, _ = _extent(
+                        response.headers.get("Content-Range"), direct.length(response)
+                    )
+                    with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                        # The one byte: read, the connection goes back to the pool.
+                        await response.read()
+                    return direct.meta(response, size)
+            finally:
+                response.close()  # a 200 (Range ignored: the whole body) is dropped unread
         with botocore.translate():
             head = await self.client.head_object(Bucket=self._settings.bucket, Key=key)
         return botocore.meta(head, head["ContentLength"])
