@@ -31,7 +31,7 @@ import struct
 from array import array
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.media.bmff import (
     BmffError,
@@ -74,6 +74,9 @@ class FragmentIndex:
     sizes: array[int]
     durations: array[int]
     reads: int = 0  # the ranged reads it took to build
+    # Text made from it once, by whoever renders it (the playlist's lines): kept with it, so
+    # a warm playlist joins strings instead of formatting numbers.
+    rendered: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -379,7 +382,7 @@ class IndexCache:
     def __init__(
         self,
         max_entries: int = 10_000,
-        max_fragments: int = 500_000,
+        max_fragments: int = 250_000,
         max_builds: int = 32,
         build_seconds: float = 60.0,
     ) -> None:

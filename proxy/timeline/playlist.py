@@ -66,13 +66,30 @@ def playlist_chunks(recordings: Sequence[Recording]) -> Iterator[str]:
 
 def _recording_lines(recording: Recording, *, first: bool) -> Iterator[str]:
     index, uri = recording.index, recording.uri
-    scale = index.timescale
     if not first:
         yield "#EXT-X-DISCONTINUITY\n"
     yield f"#EXT-X-PROGRAM-DATE-TIME:{program_date_time(recording.name.timestamp)}\n"
     yield f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{index.init_size}@0"\n'
-    for offset, size, duration in zip(index.offsets, index.sizes, index.durations, strict=True):
-        yield f"#EXTINF:{duration / scale:.6f},\n#EXT-X-BYTERANGE:{size}@{offset}\n{uri}\n"
+    segments = _segment_heads(index)
+    if not segments:
+        return
+    after = uri + "\n"
+    batch = max(1, _CHUNK // 2 // (len(segments[0]) + len(after)))
+    for start in range(0, len(segments), batch):
+        yield after.join(segments[start : start + batch]) + after
+
+
+def _segment_heads(index: FragmentIndex) -> list[str]:
+    """Each fragment's ``#EXTINF`` and ``#EXT-X-BYTERANGE`` lines, made once per index."""
+    if not index.rendered and len(index):
+        scale = index.timescale
+        index.rendered.extend(
+            f"#EXTINF:{duration / scale:.6f},\n#EXT-X-BYTERANGE:{size}@{offset}\n"
+            for offset, size, duration in zip(
+                index.offsets, index.sizes, index.durations, strict=True
+            )
+        )
+    return index.rendered
 
 
 def timeline_json(
