@@ -24,9 +24,20 @@ from proxy.links.tokens import TIMELINE_PATH, TOKEN_PATH
 from proxy.metrics import Metrics
 from proxy.readiness import Readiness
 from proxy.runtime import Live, build_runtime
-from proxy.state import AUTH, CLOCK, LIVE, METRICS, READINESS, RELAY, REQUEST_ID, TIMELINES
+from proxy.state import (
+    AUTH,
+    CLOCK,
+    LIVE,
+    METRICS,
+    READINESS,
+    RELAY,
+    REQUEST_ID,
+    TIMELINE_ANSWERS,
+    TIMELINES,
+)
 from proxy.streaming import Relay
 from proxy.telemetry import count_answer, logged_target, take_request_id
+from proxy.timeline.answers import RecentAnswers
 from proxy.timeline.index import IndexCache
 
 log = logging.getLogger("proxy")
@@ -70,6 +81,7 @@ def create_app(
     app[READINESS] = Readiness()
     app[CLOCK] = clock
     app[TIMELINES] = IndexCache()
+    app[TIMELINE_ANSWERS] = RecentAnswers()
     app[AUTH] = Authenticator(settings.issuing.auth_failures, settings.issuing.auth_window)
     app.cleanup_ctx.append(_runtime(settings))
     if reload_from is not None:
@@ -135,6 +147,7 @@ async def reload_config(app: web.Application, path: str) -> bool:
         try:
             settings = await loop.run_in_executor(None, config.load, path, os.environ)
             await live.replace(await build_runtime(settings, reuse=live.current))
+            app[TIMELINE_ANSWERS].clear()
             app[AUTH].configure(settings.issuing.auth_failures, settings.issuing.auth_window)
             app[READINESS].wake()
         except ConfigError as exc:

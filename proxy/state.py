@@ -11,6 +11,7 @@ from proxy.metrics import Metrics
 from proxy.readiness import Readiness
 from proxy.runtime import Live
 from proxy.streaming import Relay
+from proxy.timeline.answers import RecentAnswers
 from proxy.timeline.index import IndexCache
 
 # The configuration, keys and backends in force; see proxy.runtime.
@@ -27,6 +28,8 @@ READINESS = web.AppKey("readiness", Readiness)
 RELAY = web.AppKey("relay", Relay)
 # This process's timeline fragment indexes, by (provider, key, ETag).
 TIMELINES = web.AppKey("timelines", IndexCache)
+# Timeline answers of the last second (a micro-cache), by token, kind and public URL.
+TIMELINE_ANSWERS = web.AppKey("timeline_answers", RecentAnswers)
 
 # What a request's telemetry knows about it (see proxy.telemetry).
 REQUEST_ID = web.RequestKey("request_id", str)

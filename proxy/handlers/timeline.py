@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
+import time
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -50,7 +50,16 @@ from proxy.links.verify import check_token
 from proxy.media.bmff import BmffError
 from proxy.metrics import Metrics
 from proxy.runtime import Runtime
-from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS, RELAY, TIMELINES
+from proxy.state import (
+    CLOCK,
+    LINK_ACCOUNT,
+    LINK_PROVIDER,
+    LIVE,
+    METRICS,
+    RELAY,
+    TIMELINE_ANSWERS,
+    TIMELINES,
+)
 from proxy.storage.base import ByteRange, Listed, ObjectMeta, Storage
 from proxy.streaming import Limits, abort, backend_call
 from proxy.telemetry import client_of
@@ -66,6 +75,7 @@ MAX_SEGMENTS = 100_000  # fragments in one playlist
 BUILD_CONCURRENCY = 8  # index builds (each a few small reads) at a time, per request
 WHOLE_BODY = 1024 * 1024  # a playlist up to this size is sent whole, with its length
 HLS_TYPE = "application/vnd.apple.mpegurl"
+JSON_TYPE = "application/json; charset=utf-8"
 # The recordings that could not be played, counted (never named) in each answer.
 SKIPPED = "X-Timeline-Skipped"
 # A recording that vanished or changed since the listing, or cannot be read: left out.
@@ -91,56 +101,83 @@ async def timeline(request: web.Request) -> web.StreamResponse:
         # A playlist lists, reads and writes for as long as a stream does: it holds a stream
         # slot throughout, so a full process answers 503 and slow readers are bounded too.
         with request.app[RELAY].slot(server.max_streams):
-            try:
-                async with asyncio.timeout(DEADLINE):
-                    selection = await select(request, rt, claims, window)
-            except TimeoutError:
-                # The builds in flight go on (the cache's own tasks): a retry finds them done.
-                raise BackendTimeout(
-                    f"listing and indexing the timeline took more than {DEADLINE:g}s"
-                ) from None
+            answers = request.app[TIMELINE_ANSWERS]
+            key = (raw, kind, server.public_url)
+            recent = answers.get(key, time.monotonic())
+            if recent is None:
+                try:
+                    async with asyncio.timeout(DEADLINE):
+                        selection = await select(request, rt, claims, window)
+                except TimeoutError:
+                    # The builds in flight go on (the cache's own tasks): a retry finds them.
+                    raise BackendTimeout(
+                        f"listing and indexing the timeline took more than {DEADLINE:g}s"
+                    ) from None
+                if kind == "json":
+                    doc = timeline_json(
+                        selection.recordings,
+                        selection.skipped,
+                        window.start,
+                        window.end,
+                        window.device,
+                    )
+                    body, content_type = _dumps(doc).encode(), JSON_TYPE
+                else:
+                    chunks = (c.encode() for c in playlist_chunks(selection.recordings))
+                    held = _whole(chunks)
+                    if held is None:  # too long to hold: written as it is made, never kept
+                        return await _stream(request, selection, server.client_timeout)
+                    body, content_type = held, HLS_TYPE
+                answers.put(key, body, content_type, selection.skipped, time.monotonic())
+                skipped = selection.skipped
+            else:
+                body, content_type, skipped = recent.body, recent.content_type, recent.skipped
             headers = {
                 names.CACHE_CONTROL: "private, no-cache",
-                SKIPPED: str(selection.skipped),
+                SKIPPED: str(skipped),
+                names.CONTENT_TYPE: content_type,
             }
-            if kind == "json":
-                doc = timeline_json(
-                    selection.recordings,
-                    selection.skipped,
-                    window.start,
-                    window.end,
-                    window.device,
-                )
-                return web.json_response(doc, headers=headers, dumps=_dumps)
-            headers[names.CONTENT_TYPE] = HLS_TYPE
-            chunks = (chunk.encode() for chunk in playlist_chunks(selection.recordings))
             if request.method == "HEAD":
-                length = sum(len(chunk) for chunk in chunks)
-                return web.Response(headers={**headers, names.CONTENT_LENGTH: str(length)})
-            return await _send(request, headers, chunks, server.client_timeout)
+                return web.Response(headers={**headers, names.CONTENT_LENGTH: str(len(body))})
+            return web.Response(headers=headers, body=body)
 
 
-async def _send(
-    request: web.Request, headers: dict[str, str], chunks: Iterator[bytes], seconds: float
-) -> web.StreamResponse:
-    """A playlist of at most ``WHOLE_BODY`` bytes in one answer with its length; a longer one
-    chunked as it is written, never more than a chunk of it held. A client that takes nothing
-    for ``seconds`` is cut off."""
+def _whole(chunks: Iterator[bytes]) -> bytes | None:
+    """The playlist whole if it is at most ``WHOLE_BODY`` bytes, else None."""
     held: list[bytes] = []
     size = 0
     for chunk in chunks:
         held.append(chunk)
         size += len(chunk)
         if size > WHOLE_BODY:
-            break
-    else:
-        return web.Response(headers=headers, body=b"".join(held))
+            return None
+    return b"".join(held)
+
+
+async def _stream(request: web.Request, selection: Selection, seconds: float) -> web.StreamResponse:
+    """A playlist longer than ``WHOLE_BODY``: rendered again, chunked as it is written."""
+    headers = {
+        names.CACHE_CONTROL: "private, no-cache",
+        SKIPPED: str(selection.skipped),
+        names.CONTENT_TYPE: HLS_TYPE,
+    }
+    chunks = (chunk.encode() for chunk in playlist_chunks(selection.recordings))
+    if request.method == "HEAD":
+        length = sum(len(chunk) for chunk in chunks)
+        return web.Response(headers={**headers, names.CONTENT_LENGTH: str(length)})
+    return await _send(request, headers, chunks, seconds)
+
+
+async def _send(
+    request: web.Request, headers: dict[str, str], chunks: Iterator[bytes], seconds: float
+) -> web.StreamResponse:
+    """The playlist chunked as it is written, never more than a chunk of it held. A client
+    that takes nothing for ``seconds`` is cut off."""
     metrics = request.app[METRICS]
     response = web.StreamResponse(headers=headers)
     try:
         await response.prepare(request)
-        for chunk in itertools.chain(held, chunks):
-            held = []
+        for chunk in chunks:
             async with asyncio.timeout(seconds):
                 await response.write(chunk)
         await response.write_eof()

@@ -64,6 +64,8 @@ def test_the_timeline_benchmark_measures_a_playlist_on_s3_and_disk(tmp_path: Pat
         s = doc[part]
         assert s["cold_read_calls"] >= 3 * 5, s  # each recording indexed from its boxes
         assert s["warm_read_calls"] == 0, s  # then from the cache
+        assert s["relisted_list_calls_per_request"] >= 1, s  # listed again after a second
+        assert s["warm_list_calls"] <= 4, s  # within it, answered from the kept answer
         assert s["warm_playlists_per_s"] > 0, s
     assert doc["summary"]["cold_list_calls"] >= 1
     assert "| cold: time to first playlist byte |" in (tmp_path / "timeline.md").read_text()

@@ -18,7 +18,7 @@ import pytest
 
 from proxy.handlers import timeline
 from proxy.links.tokens import TOKEN_PATH, parse_token
-from proxy.state import TIMELINES
+from proxy.state import TIMELINE_ANSWERS, TIMELINES
 from proxy.timeline.naming import Window
 from tests.functional.test_issuing import Issuer
 from tests.functional.test_issuing import issuer as issuer  # the fixture, shared
@@ -210,6 +210,7 @@ async def test_an_empty_selection_is_a_playlist_without_segments(
 
 
 async def test_indexes_are_built_once_per_version(issuer: Issuer, rec: list[Recording]) -> None:
+    issuer.client.app[TIMELINE_ANSWERS].ttl = 0  # every request lists and indexes
     cache = issuer.client.app[TIMELINES]
     url = await _playlist_url(issuer)
     first = await (await issuer.client.get(_path(url))).text()
@@ -418,3 +419,42 @@ async def test_more_segments_than_the_cap_is_a_clear_400(
     resp = await issuer.client.get(_path(url))
     assert resp.status == 400
     assert "more than 5 segments" in (await resp.json())["data"]
+
+
+async def test_a_playlist_is_answered_from_the_last_second_but_checked_every_time(
+    issuer: Issuer, rec: list[Recording]
+) -> None:
+    """The micro-cache: within its second a request is not listed or indexed again, but its
+    token and account are checked again, so a revocation holds at once."""
+    answers = issuer.client.app[TIMELINE_ANSWERS]
+    answers.ttl = 3600.0  # the test's clock is not the cache's: keep it from expiring
+    url = await _playlist_url(issuer)
+    answers.put(("x",), b"never kept", "", 0, 0.0)  # a second's answer, long gone
+    assert answers.get(("x",), 3601.0) is None
+    first = await (await issuer.client.get(_path(url))).read()
+    scrape = await (await issuer.client.get("/metrics")).text()
+    played = 'proxy_timeline_recordings_total{result="played"} 4.0'
+    assert played in scrape
+    # A new recording: not seen until the kept answer expires.
+    root = Path(issuer.doc["providers"]["disk"]["root"])
+    shutil.copy(root / FOLDER / rec[0].name, root / FOLDER / f"{T0 + 40}_a_frontdoor_b.mp4")
+    again = await issuer.client.get(_path(url))
+    assert await again.read() == first
+    assert again.headers["X-Timeline-Skipped"] == "1"
+    assert played in await (await issuer.client.get("/metrics")).text()  # nothing listed
+    head = await issuer.client.head(_path(url))
+    assert head.headers["Content-Length"] == str(len(first))
+    answers.clear()
+    fresh = await issuer.client.get(_path(url))
+    assert len(_entries(await fresh.text())) == 5
+    assert len(answers) == 1
+    issuer.clock.now += 7200 + 1  # the link's expiry: refused, though its answer is kept
+    expired = await issuer.client.get(_path(url))
+    assert expired.status == 403
+    assert len(answers) == 1
+    issuer.clock.now -= 7200 + 1
+    doc = json.loads(json.dumps(issuer.doc))
+    doc["accounts"]["cam"]["enabled"] = False
+    await issuer.reload(doc)
+    assert len(answers) == 0  # a reload forgets every kept answer
+    assert (await issuer.client.get(_path(url))).status == 403

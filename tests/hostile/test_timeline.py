@@ -16,7 +16,7 @@ from proxy.app import create_app
 from proxy.handlers import timeline
 from proxy.links.signing import Signer
 from proxy.links.tokens import TokenClaims, make_token
-from proxy.state import METRICS
+from proxy.state import METRICS, TIMELINE_ANSWERS
 from proxy.timeline.naming import Window
 from tests.support.proxyapp import KEY, make_settings
 from tests.support.recordings import T0, make_set
@@ -47,6 +47,7 @@ async def test_a_playlist_longer_than_a_whole_body_is_chunked_and_equal(
     served: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, path = served
+    client.app[TIMELINE_ANSWERS].ttl = 0  # no answer kept: each request renders
     whole = await client.get(path)
     body = await whole.read()
     assert whole.headers["Content-Length"] == str(len(body))
