@@ -13,6 +13,9 @@ A recording that is not a fragmented MP4, or that vanished or changed between
 the listing and its reads, is left out and counted in ``X-Timeline-Skipped``.
 A backend that fails or times out fails the request (502 / 504): a playlist
 never silently misses recordings because a backend was down.
+
+An answer of at most 1 MiB is kept for a second (``proxy.timeline.answers``) and
+given to the next requests for the same token, each checked first.
 """
 
 from __future__ import annotations

@@ -2,6 +2,6 @@
 
 ``naming`` reads a recording's time and device from its key, ``index`` builds
 and caches each recording's fragment index from its boxes, ``playlist``
-writes the HLS playlist and the JSON; ``proxy.handlers.timeline`` serves
-them.
+writes the HLS playlist and the JSON, ``answers`` keeps the answers of the last
+second; ``proxy.handlers.timeline`` serves them.
 """
