@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -37,6 +38,7 @@ from dataclasses import dataclass, replace
 
 from aiohttp import web
 
+from proxy.config import ServerSettings
 from proxy.errors import (
     BackendTimeout,
     BadRequest,
@@ -127,10 +129,11 @@ async def timeline(request: web.Request) -> web.StreamResponse:
                     body, content_type = _dumps(doc).encode(), JSON_TYPE
                 else:
                     chunks = (c.encode() for c in playlist_chunks(selection.recordings))
-                    held = _whole(chunks)
-                    if held is None:  # too long to hold: written as it is made, never kept
-                        return await _stream(request, selection, server.client_timeout)
-                    body, content_type = held, HLS_TYPE
+                    held, whole = _whole(chunks)
+                    if not whole:  # too long to hold: written as it is made, never kept
+                        rest = itertools.chain(held, chunks)
+                        return await _stream(request, selection.skipped, rest, server)
+                    body, content_type = b"".join(held), HLS_TYPE
                 answers.put(key, body, content_type, selection.skipped, time.monotonic())
                 skipped = selection.skipped
             else:
@@ -145,30 +148,32 @@ async def timeline(request: web.Request) -> web.StreamResponse:
             return web.Response(headers=headers, body=body)
 
 
-def _whole(chunks: Iterator[bytes]) -> bytes | None:
-    """The playlist whole if it is at most ``WHOLE_BODY`` bytes, else None."""
+def _whole(chunks: Iterator[bytes]) -> tuple[list[bytes], bool]:
+    """The playlist's first chunks, up to just past ``WHOLE_BODY`` bytes, and whether they
+    are all of it (what is left stays in ``chunks``)."""
     held: list[bytes] = []
     size = 0
     for chunk in chunks:
         held.append(chunk)
         size += len(chunk)
         if size > WHOLE_BODY:
-            return None
-    return b"".join(held)
+            return held, False
+    return held, True
 
 
-async def _stream(request: web.Request, selection: Selection, seconds: float) -> web.StreamResponse:
-    """A playlist longer than ``WHOLE_BODY``: rendered again, chunked as it is written."""
+async def _stream(
+    request: web.Request, skipped: int, chunks: Iterator[bytes], server: ServerSettings
+) -> web.StreamResponse:
+    """A playlist longer than ``WHOLE_BODY``, chunked as it is written."""
     headers = {
         names.CACHE_CONTROL: "private, no-cache",
-        SKIPPED: str(selection.skipped),
+        SKIPPED: str(skipped),
         names.CONTENT_TYPE: HLS_TYPE,
     }
-    chunks = (chunk.encode() for chunk in playlist_chunks(selection.recordings))
     if request.method == "HEAD":
         length = sum(len(chunk) for chunk in chunks)
         return web.Response(headers={**headers, names.CONTENT_LENGTH: str(length)})
-    return await _send(request, headers, chunks, seconds)
+    return await _send(request, headers, chunks, server.client_timeout)
 
 
 async def _send(

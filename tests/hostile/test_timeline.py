@@ -56,6 +56,8 @@ async def test_a_playlist_longer_than_a_whole_body_is_chunked_and_equal(
     assert "Content-Length" not in chunked.headers
     assert chunked.headers["Transfer-Encoding"] == "chunked"
     assert await chunked.read() == body
+    head = await client.head(path)
+    assert head.headers["Content-Length"] == str(len(body))
 
 
 async def test_a_client_that_stops_reading_a_playlist_is_cut_off(

@@ -191,12 +191,8 @@ class LocalStorage:
         if any(part in ("", ".", "..") for part in parts):
             return []
         try:
-            fd = os.open(self._root, _DIR_FLAGS)
+            fd = self._folder(parts)
             try:
-                for part in parts:
-                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                    os.close(fd)
-                    fd = next_fd
                 files = _regular_files(fd)
             finally:
                 os.close(fd)
@@ -222,15 +218,25 @@ class LocalStorage:
 
     def _walk(self, parts: list[str]) -> int:
         """The file at ``parts`` below the root, opened without following any symlink."""
-        fd = os.open(self._root, _DIR_FLAGS)
+        fd = self._folder(parts[:-1])
         try:
-            for part in parts[:-1]:
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = next_fd
             return os.open(parts[-1], _OPEN_FLAGS, dir_fd=fd)
         finally:
             os.close(fd)
+
+    def _folder(self, parts: list[str]) -> int:
+        """The folder at ``parts`` below the root (the root itself for none), opened one
+        component at a time without following any symlink."""
+        fd = os.open(self._root, _DIR_FLAGS)
+        try:
+            for part in parts:
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = next_fd
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
 
 _Opened = TypeVar("_Opened", bound=tuple[Any, ...])
