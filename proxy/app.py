@@ -236,20 +236,22 @@ async def _answer_and_close(request: web.Request, response: web.StreamResponse) 
 async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
     """The request id, nosniff and a versionless Server on every answer; CORS on the public
     endpoints, errors too."""
+    headers = response.headers
     request_id = request.get(REQUEST_ID)
     if request_id:
-        response.headers[names.X_REQUEST_ID] = request_id
-    response.headers[names.X_CONTENT_TYPE_OPTIONS] = "nosniff"
-    response.headers[names.SERVER] = parser_errors.SERVER
-    if not request.path.startswith(_PUBLIC):
+        headers[names.X_REQUEST_ID] = request_id
+    headers[names.X_CONTENT_TYPE_OPTIONS] = "nosniff"
+    headers[names.SERVER] = parser_errors.SERVER
+    path = request.path
+    if not path.startswith(_PUBLIC):
         return
     allowed = request.app[LIVE].current.settings.server.cors_allow_origins
-    origin = request.headers.get(names.ORIGIN)
     if "*" in allowed:
-        response.headers[names.ACCESS_CONTROL_ALLOW_ORIGIN] = "*"
+        headers[names.ACCESS_CONTROL_ALLOW_ORIGIN] = "*"
     else:
-        response.headers.add(names.VARY, names.ORIGIN)
+        headers.add(names.VARY, names.ORIGIN)
+        origin = request.headers.get(names.ORIGIN)
         if origin in allowed:
-            response.headers[names.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
-    exposed = _EXPOSED_TIMELINE if request.path.startswith(TIMELINE_PATH) else _EXPOSED
-    response.headers[names.ACCESS_CONTROL_EXPOSE_HEADERS] = exposed
+            headers[names.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+    exposed = _EXPOSED_TIMELINE if path.startswith(TIMELINE_PATH) else _EXPOSED
+    headers[names.ACCESS_CONTROL_EXPOSE_HEADERS] = exposed

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from proxy.accounts import Account, Credential, by_access_key
 from proxy.config import ProviderSettings, Settings
+from proxy.links.checked import Checked
 from proxy.links.signing import Signer
 from proxy.storage import Storage, start_storage
 from proxy.storage.base import FetchesAtOnce
@@ -33,6 +33,8 @@ class Runtime:
     users: int = 0
     # The providers that answer a GET in one call (checked once here, not per request).
     fetchers: Mapping[str, FetchesAtOnce] = field(init=False)
+    # The links and tokens these keys already verified (a reload starts afresh).
+    checked: Checked = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.fetchers = {
@@ -40,6 +42,7 @@ class Runtime:
             for name, storage in self.storages.items()
             if isinstance(storage, FetchesAtOnce)
         }
+        self.checked = Checked(self.signer)
 
     @property
     def accounts(self) -> Mapping[str, Account]:
@@ -70,6 +73,30 @@ def _provider(rt: Runtime, name: str) -> ProviderSettings | None:
     return rt.settings.providers.get(name)
 
 
+class InUse:
+    """One request's hold on a runtime: a retired one is closed when its last hold ends.
+    A class, not a generator: it is entered on every request."""
+
+    __slots__ = ("_live", "_runtime")
+
+    def __init__(self, live: Live) -> None:
+        self._live = live
+        self._runtime: Runtime | None = None
+
+    async def __aenter__(self) -> Runtime:
+        rt = self._runtime = self._live.current
+        rt.users += 1
+        return rt
+
+    async def __aexit__(self, *exc: object) -> None:
+        rt = self._runtime
+        assert rt is not None
+        rt.users -= 1
+        live = self._live
+        if rt.users == 0 and rt is not live._current and live._retired:
+            await live._collect()
+
+
 class Live:
     """Holds the current runtime, hands it to requests, and closes what nobody uses.
 
@@ -91,16 +118,9 @@ class Live:
     async def start(self, settings: Settings) -> None:
         self._current = await build_runtime(settings)
 
-    @asynccontextmanager
-    async def use(self) -> AsyncIterator[Runtime]:
-        rt = self.current
-        rt.users += 1
-        try:
-            yield rt
-        finally:
-            rt.users -= 1
-            if rt.users == 0 and rt is not self._current and self._retired:
-                await self._collect()
+    def use(self) -> InUse:
+        """``async with live.use() as rt``: the current runtime, held until the block ends."""
+        return InUse(self)
 
     async def replace(self, new: Runtime) -> None:
         self._retired.append(self.current)

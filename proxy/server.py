@@ -110,9 +110,8 @@ class GuardedHandler(web_protocol.RequestHandler):
         if self._force_close or self._close:
             return
         last = self._last_payload
-        if last is None or last.is_eof():  # no body is being read: these bytes are a head
-            if self._head_timer is None:
-                self._start_head_clock()
+        head = last is None or last.is_eof()  # no body is being read: these bytes are a head
+        if head:
             self._head_bytes += len(data)
         before = self._request_count
         super().data_received(data)
@@ -121,9 +120,16 @@ class GuardedHandler(web_protocol.RequestHandler):
             self._stop_head_clock()
             if self._messages:
                 self._last_payload = self._messages[-1][1]
-        elif self._head_bytes > self._guard.max_head_bytes:
-            limit = self._guard.max_head_bytes
-            self._refuse(431, "head_too_large", f"the request head is larger than {limit} bytes")
+        elif head:
+            # The clock starts with a head's first bytes, unless they were all of it: a head
+            # that arrives whole (the usual case) never costs a timer.
+            if self._head_timer is None:
+                self._start_head_clock()
+            if self._head_bytes > self._guard.max_head_bytes:
+                limit = self._guard.max_head_bytes
+                self._refuse(
+                    431, "head_too_large", f"the request head is larger than {limit} bytes"
+                )
 
     def _start_head_clock(self) -> None:
         self._head_timer = self._loop.call_later(self._guard.header_timeout, self._head_late)

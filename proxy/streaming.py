@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from types import TracebackType
 
 from aiohttp import web
 
@@ -52,6 +54,28 @@ class Limits:
     client_timeout: float  # a client that takes nothing for this long is cut off
 
 
+class Slot:
+    """``with relay.slot(limit):`` holds one stream slot (a class: entered on every GET)."""
+
+    __slots__ = ("_limit", "_relay")
+
+    def __init__(self, relay: Relay, limit: int) -> None:
+        self._relay = relay
+        self._limit = limit
+
+    def __enter__(self) -> None:
+        relay = self._relay
+        if relay.active >= self._limit:
+            relay.metrics.rejected_streams.inc()
+            raise ServiceUnavailable(retry_after=1)
+        relay.active += 1
+        relay.metrics.active_streams.inc()
+
+    def __exit__(self, *exc: object) -> None:
+        self._relay.active -= 1
+        self._relay.metrics.active_streams.dec()
+
+
 class Relay:
     """Sends object bodies for one process, and counts what happens to them."""
 
@@ -59,19 +83,9 @@ class Relay:
         self.metrics = metrics
         self.active = 0
 
-    @contextmanager
-    def slot(self, limit: int) -> Iterator[None]:
+    def slot(self, limit: int) -> Slot:
         """One of ``limit`` stream slots, or 503 before any backend is asked."""
-        if self.active >= limit:
-            self.metrics.rejected_streams.inc()
-            raise ServiceUnavailable(retry_after=1)
-        self.active += 1
-        self.metrics.active_streams.inc()
-        try:
-            yield
-        finally:
-            self.active -= 1
-            self.metrics.active_streams.dec()
+        return Slot(self, limit)
 
     async def fetch(
         self,
@@ -214,21 +228,41 @@ class Relay:
             metrics.bytes_sent.labels(SIGNED_PATH).inc(sent)
 
 
-@asynccontextmanager
-async def backend_call(
-    metrics: Metrics, provider: str, operation: str, seconds: float
-) -> AsyncIterator[None]:
-    """Time a backend's answer, bound it by ``seconds`` (504), count its failures."""
-    with metrics.backend_seconds.labels(provider, operation).time():
+class backend_call:
+    """Time a backend's answer, bound it by ``seconds`` (504), count its failures.
+
+    A class, not a generator: every request enters one or two."""
+
+    __slots__ = ("_metrics", "_observed", "_provider", "_started", "_timeout")
+
+    def __init__(self, metrics: Metrics, provider: str, operation: str, seconds: float) -> None:
+        self._metrics = metrics
+        self._provider = provider
+        self._observed = metrics.backend_seconds.labels(provider, operation)
+        self._timeout = asyncio.timeout(seconds)
+        self._started = 0.0
+
+    async def __aenter__(self) -> None:
+        self._started = time.perf_counter()
+        await self._timeout.__aenter__()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
-            async with asyncio.timeout(seconds):
-                yield
+            await self._timeout.__aexit__(kind, exc, tb)  # raises TimeoutError if it expired
         except TimeoutError:
-            metrics.backend_errors.labels(provider, BackendTimeout.code).inc()
+            kind = TimeoutError
+        finally:
+            self._observed.observe(time.perf_counter() - self._started)
+        if kind is not None and issubclass(kind, TimeoutError):
+            self._metrics.backend_errors.labels(self._provider, BackendTimeout.code).inc()
             raise BackendTimeout() from None
-        except BackendError as exc:
-            metrics.backend_errors.labels(provider, exc.code).inc()
-            raise
+        if isinstance(exc, BackendError):
+            self._metrics.backend_errors.labels(self._provider, exc.code).inc()
 
 
 def abort(request: web.Request) -> None:

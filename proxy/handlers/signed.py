@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.errors import ProxyError
+from proxy.errors import InvalidSignature, ProxyError
 from proxy.handlers.serving import Access, serve
 from proxy.links.query import parse_query
 from proxy.links.signing import LinkClaims
-from proxy.links.verify import check_link, validation_report
+from proxy.links.verify import check_signed_link, signed_link_report, validation_report
 from proxy.runtime import Runtime
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS
 
@@ -34,10 +34,10 @@ def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims
     """Parse and check the link, counting refusals by reason (never by link)."""
     metrics = request.app[METRICS]
     try:
-        query = parse_query(request.rel_url.raw_query_string)
+        query = rt.checked.link(request.rel_url.raw_query_string)  # parsed, signature checked
         request[LINK_ACCOUNT] = query.claims.account
         request[LINK_PROVIDER] = query.claims.provider
-        check_link(query, rt.signer, rt.accounts, now)
+        check_signed_link(query.claims, rt.accounts, now)
     except ProxyError as exc:
         metrics.link_refusals.labels(exc.code).inc()
         raise
@@ -46,9 +46,16 @@ def _checked_claims(request: web.Request, rt: Runtime, now: float) -> LinkClaims
 
 async def validate_link(request: web.Request) -> web.Response:
     """GET /api/storage/signed/validate: describe a link without touching the backend."""
-    query = parse_query(request.rel_url.raw_query_string)
-    request[LINK_ACCOUNT] = query.claims.account
-    request[LINK_PROVIDER] = query.claims.provider
-    now = request.app[CLOCK]()
+    raw = request.rel_url.raw_query_string
     rt = request.app[LIVE].current  # no backend, no await: nothing to hold the runtime for
-    return web.json_response(validation_report(query, rt.signer, rt.accounts, now))
+    now = request.app[CLOCK]()
+    try:
+        claims = rt.checked.link(raw).claims
+    except InvalidSignature:
+        query = parse_query(raw)  # well formed, badly signed: described, with the reason
+        request[LINK_ACCOUNT] = query.claims.account
+        request[LINK_PROVIDER] = query.claims.provider
+        return web.json_response(validation_report(query, rt.signer, rt.accounts, now))
+    request[LINK_ACCOUNT] = claims.account
+    request[LINK_PROVIDER] = claims.provider
+    return web.json_response(signed_link_report(claims, rt.accounts, now))

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from proxy.errors import OutOfScope, ProxyError
 from proxy.handlers.serving import Access, serve
-from proxy.links.tokens import TOKEN_PATH, TokenClaims, decode_key, parse_token
+from proxy.links.tokens import TOKEN_PATH, TokenClaims, decode_key
 from proxy.links.verify import check_token, token_report
 from proxy.runtime import Runtime
 from proxy.state import CLOCK, LINK_ACCOUNT, LINK_PROVIDER, LIVE, METRICS
@@ -58,7 +58,7 @@ def _checked(
     """The token's claims and the key, both checked; refusals counted by reason."""
     try:
         key = decode_key(raw_key)  # malformed is a 400 before any key is tried, as in §1
-        claims = parse_token(raw_token, rt.signer).claims
+        claims = rt.checked.token(raw_token)  # parsed, signature checked
         request[LINK_ACCOUNT] = claims.account
         request[LINK_PROVIDER] = claims.provider
         check_token(claims, rt.accounts, now, client_of(request))

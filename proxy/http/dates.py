@@ -11,6 +11,7 @@ against the current year.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -32,6 +33,7 @@ _FORMS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)  # pure; an object's date is formatted for every answer
 def format_http_date(moment: datetime) -> str:
     """``moment`` (timezone-aware) as an IMF-fixdate; fractions of a second are dropped."""
     return format_datetime(moment.astimezone(UTC), usegmt=True)

@@ -8,6 +8,7 @@ is ``inline`` with the key's last segment as the file name (RFC 6266, RFC 8187).
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import posixpath
 from urllib.parse import quote
@@ -27,6 +28,7 @@ for _ext, _type in {
     _TYPES.add_type(_type, _ext)
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked on every answer
 def content_type(stored: str | None, key: str) -> str:
     """``stored`` (the backend's type, None when it has none), else one for ``key``'s extension."""
     if stored:
@@ -35,6 +37,7 @@ def content_type(stored: str | None, key: str) -> str:
     return guessed or "application/octet-stream"
 
 
+@functools.lru_cache(maxsize=4096)
 def content_disposition(key: str, download: bool | str | None = None) -> str:
     """``inline`` (or ``attachment`` when ``download`` is set) with an ASCII fallback and the
     exact UTF-8 name (RFC 6266, RFC 8187): ``download``'s name if a string, else the key's

@@ -31,20 +31,34 @@ def check_link(
     """The link's account, or the matching ``Forbidden`` (valid while ``now <= e``)."""
     if not signer.verify(query.claims, query.signature):
         raise InvalidSignature()
-    if _second(now) > query.claims.expires:
+    return check_signed_link(query.claims, accounts, now)
+
+
+def check_signed_link(claims: LinkClaims, accounts: Mapping[str, Account], now: float) -> Account:
+    """``check_link`` past the signature: the expiry, then the account."""
+    if _second(now) > claims.expires:
         raise Expired()
-    return authorize_link(accounts, query.claims)
+    return authorize_link(accounts, claims)
 
 
 def validation_report(
     query: SignedQuery, signer: Signer, accounts: Mapping[str, Account], now: float
 ) -> dict[str, object]:
     """The JSON body of ``/api/storage/signed/validate`` (and of ``proxy verify``)."""
+    if not signer.verify(query.claims, query.signature):
+        return {"valid": False, "reason": InvalidSignature.code, **describe(query.claims, now)}
+    return signed_link_report(query.claims, accounts, now)
+
+
+def signed_link_report(
+    claims: LinkClaims, accounts: Mapping[str, Account], now: float
+) -> dict[str, object]:
+    """``validation_report`` of a link whose signature passed."""
     try:
-        check_link(query, signer, accounts, now)
+        check_signed_link(claims, accounts, now)
     except ProxyError as exc:
-        return {"valid": False, "reason": exc.code, **describe(query.claims, now)}
-    return {"valid": True, **describe(query.claims, now)}
+        return {"valid": False, "reason": exc.code, **describe(claims, now)}
+    return {"valid": True, **describe(claims, now)}
 
 
 def describe(claims: LinkClaims, now: float) -> dict[str, object]:

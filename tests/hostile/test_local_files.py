@@ -178,8 +178,9 @@ async def test_a_file_body_passes_an_unchanged_file_whole(tmp_path: Path) -> Non
 def _rewrite_during_first_read(
     monkeypatch: pytest.MonkeyPatch, path: Path, data: bytes
 ) -> list[int]:
-    """The next ``pread`` of any file first rewrites ``path``: a writer racing the read."""
-    real = os.pread
+    """The next read of any file first rewrites ``path``: a writer racing the read. Both
+    reads are raced: ``pread`` in the executor and ``preadv`` (RWF_NOWAIT) on the loop."""
+    real, real_v = os.pread, os.preadv
     calls: list[int] = []
 
     def racing(fd: int, size: int, offset: int) -> bytes:
@@ -188,7 +189,14 @@ def _rewrite_during_first_read(
         calls.append(size)
         return real(fd, size, offset)
 
+    def racing_v(fd: int, buffers: list[bytearray], offset: int, flags: int = 0) -> int:
+        if not calls:
+            _rewrite(path, data)
+        calls.append(sum(len(b) for b in buffers))
+        return real_v(fd, buffers, offset, flags)
+
     monkeypatch.setattr(os, "pread", racing)
+    monkeypatch.setattr(os, "preadv", racing_v)
     return calls
 
 

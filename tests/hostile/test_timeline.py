@@ -73,9 +73,9 @@ async def test_a_client_that_stops_reading_a_playlist_is_cut_off(
         assert head.startswith(b"HTTP/1.1 200"), head[:200]
         aborts = client.app[METRICS].stream_aborts.labels("client_timeout")
         deadline = time.monotonic() + 10
-        while aborts._value.get() < 1 and time.monotonic() < deadline:
+        while aborts.value < 1 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)  # reading nothing: the server's writes back up
-        assert aborts._value.get() == 1
+        assert aborts.value == 1
         # The connection is gone: what the buffers held, then the end, well short of 64 MiB.
         got = 0
         with contextlib.suppress(ConnectionError):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from proxy.errors import BackendError, NotFound
+from proxy.storage.local import cached
 from proxy.storage.local.backend import LocalStorage, _owning_fd
 
 
@@ -47,21 +48,34 @@ async def test_an_open_that_is_awaited_hands_its_descriptor_over() -> None:
         os.close(fd)
 
 
+@pytest.mark.parametrize("where", ["loop", "executor"])
 async def test_a_file_that_changes_during_the_read_ahead_leaves_no_descriptor_open(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
+    """On the loop (cached: preadv with RWF_NOWAIT) and in the executor (pread)."""
     path = tmp_path / "cam" / "x.bin"
     path.parent.mkdir()
     path.write_bytes(b"a" * 5000)
     time.sleep(0.05)  # past the timestamps' granularity, so the rewrite shows
-    real = os.pread
+    real, real_v = os.pread, os.preadv
 
-    def racing(fd: int, size: int, offset: int) -> bytes:
+    def rewrite() -> None:
         with open(path, "r+b") as fh:
             fh.write(b"b" * 5000)
+
+    def racing(fd: int, size: int, offset: int) -> bytes:
+        rewrite()
         return real(fd, size, offset)
 
-    monkeypatch.setattr(os, "pread", racing)
+    def racing_v(fd: int, buffers: list[bytearray], offset: int, flags: int = 0) -> int:
+        rewrite()
+        return real_v(fd, buffers, offset, flags)
+
+    if where == "loop":
+        monkeypatch.setattr(os, "preadv", racing_v)
+    else:
+        monkeypatch.setattr(cached, "_call", None)  # as on a kernel without openat2
+        monkeypatch.setattr(os, "pread", racing)
     storage = LocalStorage("disk", tmp_path)
     before = _open_fds()
     with pytest.raises(BackendError):

@@ -10,7 +10,9 @@ An open file is served only as the version it was opened as: its identity from
 ``fstat`` (device, inode, size, mtime, ctime) is compared again right after the
 read-ahead and by every later read of its body (``FileBody``), so one rewritten
 in place while it is sent ends in an error, never a mixed body. All file-system
-calls run in the default executor so the event loop never blocks on a slow disk.
+calls run in the default executor so the event loop never blocks on a slow disk, unless the
+kernel says everything is cached (``proxy.storage.local.cached``): then a seek is
+opened and read on the loop, with the same checks and the same answer.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from proxy.storage.base import (
     file_identity,
     same_version,
 )
+from proxy.storage.local import cached
 
 # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -57,6 +60,10 @@ class LocalStorage:
         return f"LocalStorage({self.name!r}, root={self._root!r})"
 
     async def stat(self, key: str, *, scope: str = "") -> ObjectMeta:
+        opened = self._open_cached(key, scope)
+        if opened is not None:
+            os.close(opened[0])
+            return _meta(opened[1])
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self._stat_key, key, scope)
 
@@ -64,8 +71,12 @@ class LocalStorage:
     async def fetch(
         self, key: str, wanted: str | None, *, scope: str = ""
     ) -> AsyncIterator[Fetched | None]:
-        """Open, stat and read the first chunk in one trip to the executor."""
-        fd, st, served, first = await _owning_fd(self._fetch_first, key, wanted, scope)
+        """Open, stat and read the first chunk: on the loop if it is all cached, else in
+        one trip to the executor."""
+        fetched = self._fetch_cached(key, wanted, scope)
+        if fetched is None:
+            fetched = await _owning_fd(self._fetch_first, key, wanted, scope)
+        fd, st, served, first = fetched
         try:
             start = served.start if served else 0
             count = served.length if served else st.st_size
@@ -78,7 +89,10 @@ class LocalStorage:
     async def open(
         self, key: str, byte_range: ByteRange | None, meta: ObjectMeta, *, scope: str = ""
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        fd, st = await _owning_fd(self._open_fd, key, scope)
+        opened = self._open_cached(key, scope)
+        if opened is None:
+            opened = await _owning_fd(self._open_fd, key, scope)
+        fd, st = opened
         try:
             if _meta(st).etag != meta.etag:
                 raise ObjectChanged()
@@ -112,6 +126,47 @@ class LocalStorage:
 
     async def close(self) -> None:
         return None
+
+    def _open_cached(self, key: str, scope: str) -> tuple[int, os.stat_result] | None:
+        """``_open_fd`` without blocking, or None: only the executor's walk can tell."""
+        if not key.startswith(scope) or "/../" in f"/{key}/":
+            return None  # the walk refuses it in its own words
+        try:
+            return cached.open_cached(f"{self._root}/{key}", _OPEN_FLAGS)
+        except cached.Missing:
+            raise NotFound() from None
+
+    def _fetch_cached(
+        self, key: str, wanted: str | None, scope: str
+    ) -> tuple[int, os.stat_result, ByteRange | None, bytes] | None:
+        """``_fetch_first`` without blocking, or None (and nothing left open)."""
+        opened = self._open_cached(key, scope)
+        if opened is None:
+            return None
+        fd, st = opened
+        try:
+            decision = parse_range(wanted, st.st_size)
+            served = decision if isinstance(decision, ByteRange) else None
+            if decision is UNSATISFIABLE:
+                return fd, st, served, b""
+            start = served.start if served else 0
+            count = served.length if served else st.st_size
+            first = b""
+            if count:
+                got = cached.read_cached(fd, min(self._chunk_size, count), start)
+                if got is None:
+                    os.close(fd)
+                    return None
+                first = got
+            if not same_version(file_identity(st), file_identity(os.fstat(fd))):
+                raise ObjectChanged()
+        except OSError as exc:
+            os.close(fd)
+            raise FileUnreadable() from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st, served, first
 
     def _stat_key(self, key: str, scope: str) -> ObjectMeta:
         fd, st = self._open_fd(key, scope)

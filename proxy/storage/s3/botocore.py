@@ -9,6 +9,7 @@ for the direct path alike.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -126,6 +127,7 @@ def meta(answer: Any, size: int) -> ObjectMeta:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # pure; every object GET sends its Last-Modified
 def timestamp(value: str) -> datetime:
     """A timestamp S3 sent: an HTTP-date header or an ISO 8601 body field, else botocore's."""
     try:

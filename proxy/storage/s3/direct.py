@@ -67,7 +67,7 @@ class DirectGets:
         self._client = client
         self._http = http
         self._bucket = bucket
-        self._urls: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._urls: OrderedDict[str, tuple[yarl.URL, float]] = OrderedDict()
 
     async def get(self, key: str, headers: dict[str, str]) -> aiohttp.ClientResponse | None:
         """A 200, 206 or 416 response (the caller closes it); None: ask botocore."""
@@ -75,10 +75,7 @@ class DirectGets:
             return None
         url = await self._url(key)
         try:
-            # encoded=True: sent exactly as signed (yarl would re-encode "(", "!", "'" ...).
-            response = await self._http.get(
-                yarl.URL(url, encoded=True), headers=headers, allow_redirects=False
-            )
+            response = await self._http.get(url, headers=headers, allow_redirects=False)
         except (aiohttp.ClientError, OSError, TimeoutError):
             return None
         if response.status in (200, 206, 416):
@@ -96,7 +93,7 @@ class DirectGets:
         finally:
             response.close()
 
-    async def _url(self, key: str) -> str:
+    async def _url(self, key: str) -> yarl.URL:
         now = time.monotonic()
         cached = self._urls.get(key)
         if cached is not None and cached[1] > now:
@@ -106,10 +103,13 @@ class DirectGets:
             url: str = await self._client.generate_presigned_url(
                 "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=self._VALID
             )
-        self._urls[key] = (url, now + self._REUSE)
+        # encoded=True: sent exactly as signed (yarl would re-encode "(", "!", "'" ...); parsed
+        # once here, not on every GET.
+        parsed = yarl.URL(url, encoded=True)
+        self._urls[key] = (parsed, now + self._REUSE)
         if len(self._urls) > self._KEYS:
             self._urls.popitem(last=False)
-        return url
+        return parsed
 
 
 def length(response: aiohttp.ClientResponse) -> int:

@@ -1,0 +1,63 @@
+"""Links and tokens whose signature the current keys verified, remembered by their text.
+
+A player seeking through one recording sends the same link (or token) again and
+again; parsing it and computing its HMAC each time is a good part of what a seek
+costs. Only what passed both is kept, keyed by the exact text sent, so a forged or
+malformed one is parsed and refused every time, exactly as before, and never takes
+a place. What a signature cannot settle once and for all (expiry, not-before, the
+account's state, the client's address) is still checked on every request.
+
+One ``Checked`` belongs to one runtime: a reload (new keys, a removed key) starts
+an empty one. Each kind is at most ``SIZE`` entries of at most ``LONGEST`` characters
+(about 1 MiB in all at worst), the oldest going first.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from proxy.errors import InvalidSignature
+from proxy.links.query import SignedQuery, parse_query
+from proxy.links.signing import Signer
+from proxy.links.tokens import TokenClaims, parse_token
+
+SIZE = 1024
+LONGEST = 1024  # characters; a link or token longer than this is not kept
+_V = TypeVar("_V")
+
+
+class Checked:
+    def __init__(self, signer: Signer, size: int = SIZE) -> None:
+        self._signer = signer
+        self._size = size
+        self._links: dict[str, SignedQuery] = {}
+        self._tokens: dict[str, TokenClaims] = {}
+
+    def link(self, raw_query: str) -> SignedQuery:
+        """The §1 query, well formed and signed by a current key; else ``BadRequest`` (400)
+        or ``InvalidSignature`` (403), in that order."""
+        known = self._links.get(raw_query)
+        if known is not None:
+            return known
+        query = parse_query(raw_query)
+        if not self._signer.verify(query.claims, query.signature):
+            raise InvalidSignature()
+        _keep(self._links, raw_query, query, self._size)
+        return query
+
+    def token(self, raw_token: str) -> TokenClaims:
+        """The §6 token's claims (``parse_token``'s checks and errors)."""
+        known = self._tokens.get(raw_token)
+        if known is not None:
+            return known
+        claims = parse_token(raw_token, self._signer).claims
+        _keep(self._tokens, raw_token, claims, self._size)
+        return claims
+
+
+def _keep(kept: dict[str, _V], text: str, value: _V, size: int) -> None:
+    if len(text) > LONGEST:
+        return  # verified every time: what is kept stays small
+    if len(kept) >= size:
+        del kept[next(iter(kept))]  # the oldest (insertion order)
+    kept[text] = value
