@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 from proxy import config, parser_errors
 from proxy.auth import Authenticator
 from proxy.config import Settings
+from proxy.dispatch import Dispatcher
 from proxy.errors import ConfigError, ProxyError
 from proxy.handlers import issue, ops, serving, signed, timeline, tokens
 from proxy.http import names
@@ -104,6 +105,14 @@ def create_app(
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
     app.router.add_get("/openapi.json", ops.openapi)
+
+    # The endpoints players and link checkers hit skip the router (proxy.dispatch).
+    dispatcher = Dispatcher(app, middleware, TOKEN_PATH)
+    methods = ("GET", "HEAD", "OPTIONS")
+    dispatcher.exact(SIGNED_PATH, methods)
+    dispatcher.exact(f"{SIGNED_PATH}/validate", methods)
+    dispatcher.token(f"{TOKEN_PATH}/{{token}}/{{key}}", methods)
+    app._handle = dispatcher  # type: ignore[method-assign]
     return app
 
 

@@ -2,21 +2,25 @@
 
 A player seeking through one recording sends the same link (or token) again and
 again; parsing it and computing its HMAC each time is a good part of what a seek
-costs. Only what passed both is kept, keyed by the exact text sent, so a forged or
-malformed one is parsed and refused every time, exactly as before, and never takes
-a place. What a signature cannot settle once and for all (expiry, not-before, the
-account's state, the client's address) is still checked on every request.
+costs. So the verdict on a text is kept, keyed by the exact text sent: its parsed
+claims, or its refusal (malformed: 400; not signed by a current key: 403), in a
+place of its own, so that a flood of forged links can only push out other forged
+links, never the good ones. Refusing a text again costs what serving it would,
+and a new text costs the full parse and HMAC either way. What a signature cannot
+settle once and for all (expiry, not-before, the account's state, the client's
+address) is still checked on every request.
 
 One ``Checked`` belongs to one runtime: a reload (new keys, a removed key) starts
-an empty one. Each kind is at most ``SIZE`` entries of at most ``LONGEST`` characters
-(about 1 MiB in all at worst), the oldest going first.
+an empty one. Each of its four tables (links and tokens, good and refused) is at most
+``SIZE`` entries of at most ``LONGEST`` characters (about 4 MiB in all at worst), the
+oldest going first.
 """
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from proxy.errors import InvalidSignature
+from proxy.errors import BadRequest, InvalidSignature
 from proxy.links.query import SignedQuery, parse_query
 from proxy.links.signing import Signer
 from proxy.links.tokens import TokenClaims, parse_token
@@ -24,6 +28,7 @@ from proxy.links.tokens import TokenClaims, parse_token
 SIZE = 1024
 LONGEST = 1024  # characters; a link or token longer than this is not kept
 _V = TypeVar("_V")
+_Refusal = tuple[type[BadRequest | InvalidSignature], str]
 
 
 class Checked:
@@ -32,6 +37,8 @@ class Checked:
         self._size = size
         self._links: dict[str, SignedQuery] = {}
         self._tokens: dict[str, TokenClaims] = {}
+        self._refused_links: dict[str, _Refusal] = {}
+        self._refused_tokens: dict[str, _Refusal] = {}
 
     def link(self, raw_query: str) -> SignedQuery:
         """The §1 query, well formed and signed by a current key; else ``BadRequest`` (400)
@@ -39,9 +46,14 @@ class Checked:
         known = self._links.get(raw_query)
         if known is not None:
             return known
-        query = parse_query(raw_query)
-        if not self._signer.verify(query.claims, query.signature):
-            raise InvalidSignature()
+        _raise_again(self._refused_links.get(raw_query))
+        try:
+            query = parse_query(raw_query)
+            if not self._signer.verify(query.claims, query.signature):
+                raise InvalidSignature()
+        except (BadRequest, InvalidSignature) as exc:
+            _keep(self._refused_links, raw_query, (type(exc), exc.message), self._size)
+            raise
         _keep(self._links, raw_query, query, self._size)
         return query
 
@@ -50,9 +62,22 @@ class Checked:
         known = self._tokens.get(raw_token)
         if known is not None:
             return known
-        claims = parse_token(raw_token, self._signer).claims
+        _raise_again(self._refused_tokens.get(raw_token))
+        try:
+            claims = parse_token(raw_token, self._signer).claims
+        except (BadRequest, InvalidSignature) as exc:
+            _keep(self._refused_tokens, raw_token, (type(exc), exc.message), self._size)
+            raise
         _keep(self._tokens, raw_token, claims, self._size)
         return claims
+
+
+def _raise_again(refusal: _Refusal | None) -> None:
+    """A refusal kept, raised anew (a fresh exception: one raised twice would grow its
+    traceback)."""
+    if refusal is not None:
+        kind, message = refusal
+        raise kind(message)
 
 
 def _keep(kept: dict[str, _V], text: str, value: _V, size: int) -> None:

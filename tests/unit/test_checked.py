@@ -26,15 +26,30 @@ def test_a_good_link_is_parsed_and_verified_once() -> None:
     assert kept.link(raw) is first  # remembered, not parsed again
 
 
-def test_forged_and_malformed_links_are_refused_every_time_and_never_kept() -> None:
+def test_forged_and_malformed_links_are_refused_every_time_and_kept_apart() -> None:
     kept = Checked(LINKS.signer)
     forged = _forged(LINKS.query("cam", "disk", "cam/clip.mp4", NOW + 60))
+    messages = set()
     for _ in range(3):
         with pytest.raises(InvalidSignature):
             kept.link(forged)
-        with pytest.raises(BadRequest):
+        with pytest.raises(BadRequest) as refused:
             kept.link("a=cam&p=disk")
+        messages.add(refused.value.message)
     assert kept._links == {}
+    assert set(kept._refused_links) == {forged, "a=cam&p=disk"}
+    assert len(messages) == 1  # the same answer as the first time: "missing parameter ..."
+
+
+def test_a_flood_of_forged_links_never_pushes_out_a_good_one() -> None:
+    kept = Checked(LINKS.signer, size=4)
+    good = LINKS.query("cam", "disk", "cam/clip.mp4", NOW + 60)
+    kept.link(good)
+    for n in range(20):
+        with pytest.raises(InvalidSignature):
+            kept.link(_forged(LINKS.query("cam", "disk", f"cam/{n}.mp4", NOW + 60)))
+    assert list(kept._links) == [good]
+    assert len(kept._refused_links) == 4
 
 
 def test_another_key_verifies_nothing_the_first_kept() -> None:
@@ -50,9 +65,11 @@ def test_tokens_are_kept_and_forged_ones_refused() -> None:
     token = make_token(TokenClaims("cam", "disk", NOW + 60, folder="cam/"), LINKS.signer)
     claims = kept.token(token)
     assert kept.token(token) is claims
-    with pytest.raises(InvalidSignature):
-        kept.token(_forged(token))
+    for _ in range(2):
+        with pytest.raises(InvalidSignature):
+            kept.token(_forged(token))
     assert list(kept._tokens) == [token]
+    assert list(kept._refused_tokens) == [_forged(token)]
 
 
 def test_the_oldest_goes_first_and_long_texts_are_not_kept() -> None:
