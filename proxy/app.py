@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import os
 import signal
@@ -56,6 +58,7 @@ _EXPOSED = ", ".join(
     )
 )
 _EXPOSED_TIMELINE = f"{_EXPOSED}, {timeline.SKIPPED}"
+_JSON = "application/json"
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 # After an answer that ends its connection (here, or proxy.server's refusals before any
 # request), what the client still sends is read and dropped this long (nginx's lingering
@@ -221,7 +224,15 @@ def _proxy_error(request: web.Request, exc: ProxyError) -> web.Response:
             # The class only: vendor messages may echo credentials or signed URLs.
             type(exc.__cause__).__name__ if exc.__cause__ else "-",
         )
-    return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+    body = _error_body(exc.code, exc.message)
+    return web.Response(
+        body=body, status=exc.status, headers=exc.headers, content_type=_JSON, charset="utf-8"
+    )
+
+
+@functools.lru_cache(maxsize=256)  # an error class and its message: a refusal flood's body
+def _error_body(code: str, message: str) -> bytes:
+    return json.dumps({"data": message, "error": code}).encode()
 
 
 async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:

@@ -61,7 +61,8 @@ def _checked(
         claims = rt.checked.token(raw_token)  # parsed, signature checked
         request[LINK_ACCOUNT] = claims.account
         request[LINK_PROVIDER] = claims.provider
-        check_token(claims, rt.accounts, now, client_of(request))
+        # The client's address is worked out only for a token that names addresses.
+        check_token(claims, rt.accounts, now, client_of(request) if claims.client_ips else "")
         if claims.timeline is not None:
             raise OutOfScope("a timeline's token plays only at /api/storage/timeline")
         if not claims.covers(key):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -133,6 +134,7 @@ def timeline_url(public_url: str, token: str) -> str:
     return f"{public_url}{TIMELINE_PATH}/{token}.m3u8"
 
 
+@functools.lru_cache(maxsize=1024)  # pure; a player sends the same key again and again
 def decode_key(raw: str) -> str:
     """The object key of a token link's path: each segment percent-decoded exactly once,
     then §1's rules for ``f`` (400 otherwise)."""
