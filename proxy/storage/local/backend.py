@@ -143,30 +143,7 @@ class LocalStorage:
         opened = self._open_cached(key, scope)
         if opened is None:
             return None
-        fd, st = opened
-        try:
-            decision = parse_range(wanted, st.st_size)
-            served = decision if isinstance(decision, ByteRange) else None
-            if decision is UNSATISFIABLE:
-                return fd, st, served, b""
-            start = served.start if served else 0
-            count = served.length if served else st.st_size
-            first = b""
-            if count:
-                got = cached.read_cached(fd, min(self._chunk_size, count), start)
-                if got is None:
-                    os.close(fd)
-                    return None
-                first = got
-            if not same_version(file_identity(st), file_identity(os.fstat(fd))):
-                raise ObjectChanged()
-        except OSError as exc:
-            os.close(fd)
-            raise FileUnreadable() from exc
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd, st, served, first
+        return self._first_chunk(*opened, wanted, cached.read_cached)
 
     def _stat_key(self, key: str, scope: str) -> ObjectMeta:
         fd, st = self._open_fd(key, scope)
@@ -176,11 +153,22 @@ class LocalStorage:
     def _fetch_first(
         self, key: str, wanted: str | None, scope: str
     ) -> tuple[int, os.stat_result, ByteRange | None, bytes]:
-        """Open ``key``, resolve ``wanted`` against its size and read the first chunk.
+        """Open ``key``, resolve ``wanted`` against its size and read the first chunk."""
+        fetched = self._first_chunk(*self._open_fd(key, scope), wanted, os.pread)
+        assert fetched is not None  # pread blocks rather than say no
+        return fetched
 
-        The file is stat'ed again after the read: when the chunk is the whole body,
-        that is the check that it is all of one version."""
-        fd, st = self._open_fd(key, scope)
+    def _first_chunk(
+        self,
+        fd: int,
+        st: os.stat_result,
+        wanted: str | None,
+        read: Callable[[int, int, int], bytes | None],
+    ) -> tuple[int, os.stat_result, ByteRange | None, bytes] | None:
+        """Resolve ``wanted`` against the open file's size and ``read`` the first chunk; None
+        (the file closed) if ``read`` would have blocked. The file is stat'ed again after the
+        read: when the chunk is the whole body, that is the check that it is all of one
+        version."""
         try:
             decision = parse_range(wanted, st.st_size)
             # An unsatisfiable range is the caller's to answer (416) from the metadata.
@@ -189,7 +177,10 @@ class LocalStorage:
                 return fd, st, served, b""
             start = served.start if served else 0
             count = served.length if served else st.st_size
-            first = os.pread(fd, min(self._chunk_size, count), start) if count else b""
+            first = read(fd, min(self._chunk_size, count), start) if count else b""
+            if first is None:
+                os.close(fd)
+                return None
             if not same_version(file_identity(st), file_identity(os.fstat(fd))):
                 raise ObjectChanged()
         except OSError as exc:
