@@ -65,7 +65,9 @@ class Missing(Exception):
 def open_cached(path: str, flags: int) -> tuple[int, os.stat_result] | None:
     """``path`` (absolute, free of symlinks by the caller's realpath) opened and
     fstat'ed without blocking, if it is a regular file and the caches hold its path;
-    None when the executor must decide. Raises ``Missing`` when it does not exist."""
+    None when the executor must decide. Raises ``Missing`` when the kernel says at once that
+    it does not exist (Linux 6 answers EAGAIN for a name it has not cached as present, so
+    there a missing file's 404 comes from the executor's walk)."""
     global _call
     call = _call
     if call is None:
