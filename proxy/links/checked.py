@@ -18,6 +18,7 @@ oldest going first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from proxy.errors import BadRequest, InvalidSignature
@@ -43,33 +44,40 @@ class Checked:
     def link(self, raw_query: str) -> SignedQuery:
         """The §1 query, well formed and signed by a current key; else ``BadRequest`` (400)
         or ``InvalidSignature`` (403), in that order."""
-        known = self._links.get(raw_query)
-        if known is not None:
-            return known
-        _raise_again(self._refused_links.get(raw_query))
-        try:
-            query = parse_query(raw_query)
-            if not self._signer.verify(query.claims, query.signature):
-                raise InvalidSignature()
-        except (BadRequest, InvalidSignature) as exc:
-            _keep(self._refused_links, raw_query, (type(exc), exc.message), self._size)
-            raise
-        _keep(self._links, raw_query, query, self._size)
-        return query
+        return self._judged(self._links, self._refused_links, raw_query, self._signed_query)
 
     def token(self, raw_token: str) -> TokenClaims:
         """The §6 token's claims (``parse_token``'s checks and errors)."""
-        known = self._tokens.get(raw_token)
+        return self._judged(self._tokens, self._refused_tokens, raw_token, self._token_claims)
+
+    def _signed_query(self, raw_query: str) -> SignedQuery:
+        query = parse_query(raw_query)
+        if not self._signer.verify(query.claims, query.signature):
+            raise InvalidSignature()
+        return query
+
+    def _token_claims(self, raw_token: str) -> TokenClaims:
+        return parse_token(raw_token, self._signer).claims
+
+    def _judged(
+        self,
+        kept: dict[str, _V],
+        refused: dict[str, _Refusal],
+        text: str,
+        judge: Callable[[str], _V],
+    ) -> _V:
+        """``judge(text)``, or its verdict from the last time ``text`` was judged."""
+        known = kept.get(text)
         if known is not None:
             return known
-        _raise_again(self._refused_tokens.get(raw_token))
+        _raise_again(refused.get(text))
         try:
-            claims = parse_token(raw_token, self._signer).claims
+            value = judge(text)
         except (BadRequest, InvalidSignature) as exc:
-            _keep(self._refused_tokens, raw_token, (type(exc), exc.message), self._size)
+            _keep(refused, text, (type(exc), exc.message), self._size)
             raise
-        _keep(self._tokens, raw_token, claims, self._size)
-        return claims
+        _keep(kept, text, value, self._size)
+        return value
 
 
 def _raise_again(refusal: _Refusal | None) -> None:

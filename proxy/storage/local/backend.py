@@ -131,10 +131,7 @@ class LocalStorage:
         """``_open_fd`` without blocking, or None: only the executor's walk can tell."""
         if not key.startswith(scope) or "/../" in f"/{key}/":
             return None  # the walk refuses it in its own words
-        try:
-            return cached.open_cached(f"{self._root}/{key}", _OPEN_FLAGS)
-        except cached.Missing:
-            raise NotFound() from None
+        return cached.open_cached(f"{self._root}/{key}", _OPEN_FLAGS)
 
     def _fetch_cached(
         self, key: str, wanted: str | None, scope: str

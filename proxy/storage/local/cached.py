@@ -7,7 +7,7 @@ blocking, that something is not in memory: ``openat2`` with ``RESOLVE_CACHED``
 (Linux 5.12) fails with EAGAIN unless every path component is in the dentry cache,
 and ``preadv2`` with ``RWF_NOWAIT`` (Linux 4.14) fails or comes back short unless
 the bytes are in the page cache. So the loop tries first, and anything it cannot do
-at once (a cold file, a symlink on the way, any error but "no such file") goes to
+at once (a cold file, a symlink on the way, any error, a missing file) goes to
 the executor exactly as before: the answer never differs, only where it is made.
 
 ``openat2`` also refuses to follow any symlink (``RESOLVE_NO_SYMLINKS``), so what it
@@ -58,16 +58,11 @@ def _syscall() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 _call = _syscall()
 
 
-class Missing(Exception):
-    """The file is certainly not there (ENOENT): a 404 without asking the executor."""
-
-
 def open_cached(path: str, flags: int) -> tuple[int, os.stat_result] | None:
     """``path`` (absolute, free of symlinks by the caller's realpath) opened and
     fstat'ed without blocking, if it is a regular file and the caches hold its path;
-    None when the executor must decide. Raises ``Missing`` when the kernel says at once that
-    it does not exist (Linux 6 answers EAGAIN for a name it has not cached as present, so
-    there a missing file's 404 comes from the executor's walk)."""
+    None when the executor must decide, a missing file too (Linux 6 answers EAGAIN for a
+    name it has not cached as present, so its 404 comes from the executor's walk)."""
     global _call
     call = _call
     if call is None:
@@ -81,10 +76,7 @@ def open_cached(path: str, flags: int) -> tuple[int, os.stat_result] | None:
         ctypes.c_size_t(ctypes.sizeof(how)),
     )
     if fd < 0:
-        error = ctypes.get_errno()
-        if error == errno.ENOENT:
-            raise Missing()
-        if error in _UNSUPPORTED:
+        if ctypes.get_errno() in _UNSUPPORTED:
             _call = None  # never again in this process: the walk in the executor always
         return None
     try:
